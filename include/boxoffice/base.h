@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// Always-on assertions and small helpers shared by every file.
+// BX_ASSERT is never compiled out: an invariant that fails aborts the process with its location,
+// which is safer for a booking system than carrying on with corrupt state.
+#ifndef BOXOFFICE_BASE_H
+#define BOXOFFICE_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BX_VERSION "0.1.0"
+
+#define BX_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+_Noreturn void bx_assert_fail(const char *expr, const char *file, int line);
+
+#define BX_ASSERT(expr)                                                                            \
+    do {                                                                                           \
+        if (!(expr)) {                                                                             \
+            bx_assert_fail(#expr, __FILE__, __LINE__);                                             \
+        }                                                                                          \
+    } while (0)
+
+/* Milliseconds since an arbitrary point (CLOCK_MONOTONIC), for timeouts and latency. */
+int64_t bx_now_mono_ms(void);
+/* Microseconds since an arbitrary point (CLOCK_MONOTONIC). */
+int64_t bx_now_mono_us(void);
+/* Seconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t bx_now_unix_s(void);
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+int64_t bx_now_unix_ms(void);
+
+/* Formats a Unix time (seconds) as RFC 3339 UTC ("2026-12-01T19:30:00Z"); out needs 21 bytes. */
+void bx_format_rfc3339(int64_t unix_s, char out[static 21]);
+
+/* Fills out with n bytes from the OS random source (libsodium). */
+void bx_random_bytes(void *out, size_t n);
+
+/* Writes a new time-ordered UUIDv7 string (36 chars + NUL) into out. */
+void bx_uuid7(char out[static 37]);
+
+/* Copies at most out_size - 1 bytes of src and NUL-terminates; returns strlen(src). */
+size_t bx_strlcpy(char *out, const char *src, size_t out_size);
+
+/* Parses a whole decimal integer in [min, max]; returns 0 on success, -1 otherwise. */
+int bx_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif

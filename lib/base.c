@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+// Assertion failure, clocks, randomness, UUIDv7 and small string helpers.
+#include "boxoffice/base.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+_Noreturn void bx_assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"assertion failed: %s\",\"at\":\"%s:%d\"}\n",
+            expr, file, line);
+    fflush(stderr);
+    abort();
+}
+
+static int64_t clock_ns(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t bx_now_mono_ms(void) {
+    return clock_ns(CLOCK_MONOTONIC) / 1000000;
+}
+
+int64_t bx_now_mono_us(void) {
+    return clock_ns(CLOCK_MONOTONIC) / 1000;
+}
+
+int64_t bx_now_unix_s(void) {
+    return clock_ns(CLOCK_REALTIME) / 1000000000;
+}
+
+int64_t bx_now_unix_ms(void) {
+    return clock_ns(CLOCK_REALTIME) / 1000000;
+}
+
+void bx_format_rfc3339(int64_t unix_s, char out[static 21]) {
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void bx_random_bytes(void *out, size_t n) {
+    randombytes_buf(out, n);
+}
+
+void bx_uuid7(char out[static 37]) {
+    unsigned char b[16];
+    uint64_t ms = (uint64_t)bx_now_unix_ms();
+    bx_random_bytes(b, sizeof b);
+    for (int i = 0; i < 6; i++) {
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    }
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[o++] = '-';
+        }
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    out[o] = '\0';
+}
+
+size_t bx_strlcpy(char *out, const char *src, size_t out_size) {
+    size_t len = strlen(src);
+    if (out_size > 0) {
+        size_t n = len < out_size - 1 ? len : out_size - 1;
+        memcpy(out, src, n);
+        out[n] = '\0';
+    }
+    return len;
+}
+
+int bx_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) {
+    if (s == NULL || *s == '\0') {
+        return -1;
+    }
+    for (const char *p = s; *p; p++) {
+        if (!((*p >= '0' && *p <= '9') || (p == s && (*p == '-' || *p == '+')))) {
+            return -1;
+        }
+    }
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}

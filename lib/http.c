@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: Apache-2.0
+// The HTTP server: libmicrohttpd with epoll and a thread pool, one struct conn_req per request
+// (allocated when the URI arrives, freed when the response completes), limits checked before the
+// body is read, auth before the handler, JSON errors for everything the server itself refuses.
+// Invariant: every request that reaches dispatch gets exactly one queued response.
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "boxoffice/base.h"
+#include "boxoffice/http.h"
+#include "boxoffice/json.h"
+#include "boxoffice/log.h"
+#include "boxoffice/metrics.h"
+
+#define BUILTIN_HEALTHZ 0
+#define BUILTIN_READYZ 1
+#define BUILTIN_METRICS 2
+#define BUILTINS 3
+#define TOKEN_CACHE_SLOTS 4096
+#define MHD_MEMORY_LIMIT_MIN_BYTES (64 * 1024)
+
+enum async_state { ASYNC_NONE, ASYNC_WAITING, ASYNC_SUSPENDED, ASYNC_READY };
+
+struct bx_http_server {
+    struct MHD_Daemon *daemon;
+    struct bx_http_config cfg;
+    struct bx_http_handlers h;
+    struct bx_token_cache *tokens;
+    uint16_t port;
+    _Atomic bool draining;
+    _Atomic int64_t inflight;
+    char **labels; /* metrics labels: routes then builtins */
+};
+
+struct conn_req {
+    struct bx_req req;
+    struct bx_http_server *srv;
+    struct MHD_Connection *conn;
+    int64_t start_us;
+    char *body;
+    size_t body_len, body_cap;
+    bool started, dispatched, body_too_large, uri_too_long, responded;
+    size_t metrics_route;
+    pthread_mutex_t lock;
+    enum async_state async;
+};
+
+static const struct bx_route builtin_routes[BUILTINS] = {
+    [BUILTIN_HEALTHZ] = {BX_GET, "/healthz", NULL, BX_AUTH_NONE},
+    [BUILTIN_READYZ] = {BX_GET, "/readyz", NULL, BX_AUTH_NONE},
+    [BUILTIN_METRICS] = {BX_GET, "/metrics", NULL, BX_AUTH_NONE},
+};
+
+const char *bx_req_header(struct bx_req *req, const char *name) {
+    struct conn_req *cr = req->internal;
+    return MHD_lookup_connection_value(cr->conn, MHD_HEADER_KIND, name);
+}
+
+const char *bx_req_query(struct bx_req *req, const char *name) {
+    struct conn_req *cr = req->internal;
+    return MHD_lookup_connection_value(cr->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *bx_req_remote(struct bx_req *req) {
+    struct conn_req *cr = req->internal;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(cr->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL) {
+        return "";
+    }
+    char *out = bx_arena_alloc(&req->arena, INET6_ADDRSTRLEN);
+    if (out == NULL) {
+        return "";
+    }
+    const struct sockaddr *sa = ci->client_addr;
+    const void *src = sa->sa_family == AF_INET6
+                          ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                          : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if (inet_ntop(sa->sa_family, src, out, INET6_ADDRSTRLEN) == NULL) {
+        return "";
+    }
+    return out;
+}
+
+enum bx_err bx_req_fail(struct bx_req *req, enum bx_err code, const char *field, const char *fmt,
+                        ...) {
+    req->error.code = code;
+    bx_strlcpy(req->error.field, field ? field : "", sizeof req->error.field);
+    req->error.message[0] = '\0';
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(req->error.message, sizeof req->error.message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+enum bx_err bx_respond(struct bx_req *req, unsigned status, const char *content_type,
+                       const void *body, size_t len) {
+    char *copy = bx_arena_alloc(&req->arena, len + 1);
+    if (copy == NULL) {
+        return BX_INTERNAL;
+    }
+    if (len > 0) {
+        memcpy(copy, body, len);
+    }
+    copy[len] = '\0';
+    req->status = status;
+    req->content_type = content_type;
+    req->resp_body = copy;
+    req->resp_len = len;
+    return BX_OK;
+}
+
+enum bx_err bx_respond_json(struct bx_req *req, unsigned status, json_t *v) {
+    if (v == NULL) {
+        return bx_req_fail(req, BX_INTERNAL, NULL, "could not build the response");
+    }
+    size_t len = 0;
+    char *body = bx_json_dump(v, &req->arena, &len);
+    json_decref(v);
+    if (body == NULL) {
+        return bx_req_fail(req, BX_INTERNAL, NULL, "could not encode the response");
+    }
+    req->status = status;
+    req->content_type = "application/json; charset=utf-8";
+    req->resp_body = body;
+    req->resp_len = len;
+    return BX_OK;
+}
+
+char *bx_error_body(struct bx_arena *arena, const struct bx_error *e, const char *request_id,
+                    size_t *len_out) {
+    (void)request_id;
+    json_t *err = json_pack("{s:s,s:s}", "code", bx_err_name(e->code), "message",
+                            e->message[0] ? e->message : bx_err_message(e->code));
+    if (err != NULL && e->field[0] != '\0') {
+        json_object_set_new(err, "field", json_string(e->field));
+    }
+    json_t *doc = json_pack("{s:o*}", "error", err);
+    char *body = doc ? bx_json_dump(doc, arena, len_out) : NULL;
+    json_decref(doc);
+    return body;
+}
+
+enum bx_err bx_respond_error(struct bx_req *req, const struct bx_error *e) {
+    size_t len = 0;
+    char *body = bx_error_body(&req->arena, e, req->request_id, &len);
+    if (body == NULL) {
+        static const char fallback[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"Internal error.\"}}";
+        body = (char *)fallback;
+        len = sizeof fallback - 1;
+    }
+    req->status = bx_err_status(e->code);
+    req->content_type = "application/json; charset=utf-8";
+    req->resp_body = body;
+    req->resp_len = len;
+    return BX_OK;
+}
+
+void bx_resp_header(struct bx_req *req, const char *name, const char *value) {
+    if (req->n_resp_headers == BX_RESP_HEADERS_MAX) {
+        return;
+    }
+    struct bx_resp_header *h = &req->resp_headers[req->n_resp_headers];
+    h->name = bx_arena_strdup(&req->arena, name);
+    h->value = bx_arena_strdup(&req->arena, value);
+    if (h->name != NULL && h->value != NULL) {
+        req->n_resp_headers++;
+    }
+}
+
+static enum bx_err fail_code(struct bx_req *req, enum bx_err code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum bx_err fail_code(struct bx_req *req, enum bx_err code, const char *fmt, ...) {
+    struct bx_error e = {.code = code};
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e.message, sizeof e.message, fmt, ap);
+        va_end(ap);
+    }
+    return bx_respond_error(req, &e);
+}
+
+static enum MHD_Result queue(struct conn_req *cr) {
+    struct bx_req *req = &cr->req;
+    BX_ASSERT(!cr->responded);
+    if (req->status == 0) {
+        fail_code(req, BX_INTERNAL, "The handler produced no response.");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        req->resp_len, (void *)req->resp_body, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    if (req->content_type != NULL) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, req->content_type);
+    }
+    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    for (size_t i = 0; i < req->n_resp_headers; i++) {
+        MHD_add_response_header(r, req->resp_headers[i].name, req->resp_headers[i].value);
+    }
+    if (atomic_load(&cr->srv->draining) || cr->body_too_large) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    enum MHD_Result ret = MHD_queue_response(cr->conn, req->status, r);
+    MHD_destroy_response(r);
+    cr->responded = true;
+    return ret;
+}
+
+void bx_req_suspend(struct bx_req *req) {
+    struct conn_req *cr = req->internal;
+    pthread_mutex_lock(&cr->lock);
+    BX_ASSERT(cr->async == ASYNC_NONE);
+    cr->async = ASYNC_WAITING;
+    pthread_mutex_unlock(&cr->lock);
+}
+
+void bx_req_resume(struct bx_req *req) {
+    struct conn_req *cr = req->internal;
+    pthread_mutex_lock(&cr->lock);
+    enum async_state was = cr->async;
+    BX_ASSERT(was == ASYNC_WAITING || was == ASYNC_SUSPENDED);
+    cr->async = ASYNC_READY;
+    if (was == ASYNC_SUSPENDED) {
+        MHD_resume_connection(cr->conn);
+    }
+    pthread_mutex_unlock(&cr->lock);
+}
+
+static bool valid_request_id(const char *s) {
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= BX_REQUEST_ID_MAX - 1 ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':')) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value) {
+    (void)kind;
+    size_t *sum = cls;
+    *sum += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+static enum bx_err authenticate(struct conn_req *cr, enum bx_auth level) {
+    struct bx_req *req = &cr->req;
+    const char *authz = bx_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (authz == NULL) {
+        if (level == BX_AUTH_OPTIONAL) {
+            return BX_OK;
+        }
+        return bx_req_fail(req, BX_UNAUTHORIZED, NULL, "A bearer token is required.");
+    }
+    if (strncasecmp(authz, "Bearer ", 7) != 0 || cr->srv->h.keyring == NULL) {
+        return bx_req_fail(req, BX_UNAUTHORIZED, NULL, "A bearer token is required.");
+    }
+    const char *token = authz + 7;
+    while (*token == ' ') {
+        token++;
+    }
+    const char *why = NULL;
+    if (bx_token_verify_cached(cr->srv->tokens, cr->srv->h.keyring, token, bx_now_unix_s(),
+                               &req->claims, &why) != BX_OK) {
+        bx_log(BX_LOG_DEBUG, req->request_id, "token rejected: %s", why ? why : "?");
+        return bx_req_fail(req, BX_UNAUTHORIZED, NULL, "The token is invalid or expired.");
+    }
+    if (cr->srv->h.is_revoked != NULL && cr->srv->h.is_revoked(cr->srv->h.ctx, req->claims.jti)) {
+        return bx_req_fail(req, BX_UNAUTHORIZED, NULL, "The token was revoked.");
+    }
+    req->authenticated = true;
+    req->token = token;
+    bool allowed = level <= BX_AUTH_USER ||
+                   (level == BX_AUTH_STAFF &&
+                    (req->claims.role == BX_ROLE_STAFF || req->claims.role == BX_ROLE_ADMIN)) ||
+                   (level == BX_AUTH_ADMIN && req->claims.role == BX_ROLE_ADMIN);
+    if (!allowed) {
+        return bx_req_fail(req, BX_FORBIDDEN, NULL, "Your role does not allow this.");
+    }
+    return BX_OK;
+}
+
+static void run_builtin(struct conn_req *cr, int which) {
+    struct bx_req *req = &cr->req;
+    struct bx_http_server *srv = cr->srv;
+    if (which == BUILTIN_HEALTHZ) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        bx_respond(req, 200, "application/json; charset=utf-8", ok, sizeof ok - 1);
+    } else if (which == BUILTIN_READYZ) {
+        char why[160] = "";
+        if (atomic_load(&srv->draining)) {
+            fail_code(req, BX_UNAVAILABLE, "The service is shutting down.");
+        } else if (srv->h.ready != NULL && !srv->h.ready(srv->h.ctx, why, sizeof why)) {
+            fail_code(req, BX_UNAVAILABLE, "Not ready: %s", why[0] ? why : "dependencies");
+        } else {
+            static const char ok[] = "{\"status\":\"ok\"}";
+            bx_respond(req, 200, "application/json; charset=utf-8", ok, sizeof ok - 1);
+        }
+    } else {
+        size_t len = 0;
+        char *text = bx_metrics_render(&len);
+        if (text == NULL) {
+            fail_code(req, BX_INTERNAL, NULL);
+            return;
+        }
+        bx_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+        free(text);
+    }
+}
+
+/* Runs the request; returns true when the handler suspended it. */
+static bool dispatch(struct conn_req *cr) {
+    struct bx_req *req = &cr->req;
+    struct bx_http_server *srv = cr->srv;
+    cr->dispatched = true;
+    cr->metrics_route = srv->h.n_routes + BUILTINS;
+    if (cr->uri_too_long) {
+        fail_code(req, BX_URI_TOO_LONG, NULL);
+        return false;
+    }
+    if (cr->body_too_large) {
+        fail_code(req, BX_PAYLOAD_TOO_LARGE, "The request body is larger than %zu bytes.",
+                  srv->cfg.max_body_bytes);
+        return false;
+    }
+    bool path_matched = false;
+    int b = bx_route_match(builtin_routes, BUILTINS, req->method, req->path, NULL, &path_matched);
+    if (b >= 0) {
+        cr->metrics_route = srv->h.n_routes + (size_t)b;
+        run_builtin(cr, b);
+        return false;
+    }
+    bool builtin_path = path_matched;
+    int i = bx_route_match(srv->h.routes, srv->h.n_routes, req->method, req->path, req,
+                           &path_matched);
+    if (i < 0) {
+        if (path_matched || builtin_path) {
+            fail_code(req, BX_METHOD_NOT_ALLOWED, "%s is not allowed on %s.", req->method_name,
+                      req->path);
+        } else {
+            fail_code(req, BX_NOT_FOUND, "No route for %s.", req->path);
+        }
+        return false;
+    }
+    const struct bx_route *route = &srv->h.routes[i];
+    req->route = route;
+    cr->metrics_route = (size_t)i;
+    enum bx_err e = BX_OK;
+    if (route->auth != BX_AUTH_NONE) {
+        e = authenticate(cr, route->auth);
+    }
+    if (e == BX_OK) {
+        e = route->handler(req);
+    }
+    pthread_mutex_lock(&cr->lock);
+    bool waiting = cr->async == ASYNC_WAITING;
+    if (waiting && e == BX_OK) {
+        cr->async = ASYNC_SUSPENDED;
+        MHD_suspend_connection(cr->conn);
+        pthread_mutex_unlock(&cr->lock);
+        return true;
+    }
+    pthread_mutex_unlock(&cr->lock);
+    BX_ASSERT(!waiting || e != BX_OK || cr->async == ASYNC_READY);
+    if (e != BX_OK && req->status == 0) {
+        struct bx_error err = req->error;
+        if (err.code != e) {
+            err.code = e;
+            err.field[0] = '\0';
+            err.message[0] = '\0';
+        }
+        if (e == BX_INTERNAL) {
+            bx_log(BX_LOG_ERROR, req->request_id, "internal error on %s %s: %s", req->method_name,
+                   req->path, err.message);
+        }
+        bx_respond_error(req, &err);
+    }
+    return false;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+    struct bx_http_server *srv = cls;
+    struct conn_req *cr = calloc(1, sizeof *cr);
+    if (cr == NULL) {
+        return NULL;
+    }
+    cr->srv = srv;
+    cr->conn = conn;
+    cr->start_us = bx_now_mono_us();
+    pthread_mutex_init(&cr->lock, NULL);
+    bx_arena_init(&cr->req.arena, 0);
+    cr->req.internal = cr;
+    cr->req.ctx = srv->h.ctx;
+    size_t len = strnlen(uri, BX_URI_MAX_BYTES + 1);
+    if (len > BX_URI_MAX_BYTES) {
+        cr->uri_too_long = true;
+        len = BX_URI_MAX_BYTES;
+    }
+    cr->req.raw_uri = bx_arena_strndup(&cr->req.arena, uri, len);
+    atomic_fetch_add(&srv->inflight, 1);
+    bx_metrics_inflight_add(1);
+    return cr;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    (void)toe;
+    struct bx_http_server *srv = cls;
+    struct conn_req *cr = *con_cls;
+    if (cr == NULL) {
+        return;
+    }
+    *con_cls = NULL;
+    int64_t dur = bx_now_mono_us() - cr->start_us;
+    if (cr->responded) {
+        bx_metrics_observe(cr->metrics_route, cr->req.status, dur);
+        bx_log_access(cr->req.request_id, cr->req.method_name ? cr->req.method_name : "?",
+                      cr->req.path ? cr->req.path : "?", cr->req.status, dur, cr->req.resp_len,
+                      cr->started ? bx_req_remote(&cr->req) : "");
+    }
+    atomic_fetch_sub(&srv->inflight, 1);
+    bx_metrics_inflight_add(-1);
+    free(cr->body);
+    bx_arena_reset(&cr->req.arena);
+    pthread_mutex_destroy(&cr->lock);
+    free(cr);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    struct bx_http_server *srv = cls;
+    struct conn_req *cr = *con_cls;
+    if (cr == NULL) {
+        return MHD_NO; /* on_uri could not allocate */
+    }
+    struct bx_req *req = &cr->req;
+    if (!cr->started) {
+        cr->started = true;
+        req->method = bx_method_parse(method);
+        req->method_name = bx_arena_strdup(&req->arena, method);
+        req->path = bx_arena_strdup(&req->arena, url);
+        if (req->method_name == NULL || req->path == NULL) {
+            return MHD_NO;
+        }
+        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid != NULL && valid_request_id(rid)) {
+            bx_strlcpy(req->request_id, rid, sizeof req->request_id);
+        } else {
+            bx_uuid7(req->request_id);
+        }
+        size_t header_bytes = 0;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &header_bytes);
+        if (header_bytes > srv->cfg.max_header_bytes) {
+            cr->dispatched = true;
+            cr->metrics_route = srv->h.n_routes + BUILTINS;
+            fail_code(req, BX_HEADERS_TOO_LARGE, "The request headers exceed %zu bytes.",
+                      srv->cfg.max_header_bytes);
+            cr->body_too_large = true; /* close the connection after answering */
+            return queue(cr);
+        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        int64_t declared = 0;
+        if (cl != NULL && bx_parse_i64(cl, 0, INT64_MAX, &declared) == 0 &&
+            (uint64_t)declared > srv->cfg.max_body_bytes) {
+            cr->body_too_large = true;
+            dispatch(cr);
+            return queue(cr);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (cr->body_too_large || cr->responded) {
+            return MHD_YES;
+        }
+        if (cr->body_len + n > srv->cfg.max_body_bytes) {
+            cr->body_too_large = true;
+            free(cr->body);
+            cr->body = NULL;
+            cr->body_len = 0;
+            return MHD_YES;
+        }
+        if (cr->body_len + n + 1 > cr->body_cap) {
+            size_t cap = cr->body_cap ? cr->body_cap : 1024;
+            while (cap < cr->body_len + n + 1) {
+                cap *= 2;
+            }
+            char *p = realloc(cr->body, cap);
+            if (p == NULL) {
+                return MHD_NO;
+            }
+            cr->body = p;
+            cr->body_cap = cap;
+        }
+        memcpy(cr->body + cr->body_len, upload_data, n);
+        cr->body_len += n;
+        cr->body[cr->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (cr->responded) {
+        return MHD_YES;
+    }
+    if (!cr->dispatched) {
+        req->body = cr->body_len ? cr->body : NULL;
+        req->body_len = cr->body_len;
+        if (dispatch(cr)) {
+            return MHD_YES; /* suspended; called again after bx_req_resume */
+        }
+        return queue(cr);
+    }
+    pthread_mutex_lock(&cr->lock);
+    bool ready = cr->async == ASYNC_READY;
+    pthread_mutex_unlock(&cr->lock);
+    if (!ready) {
+        return MHD_YES;
+    }
+    return queue(cr);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+        msg[--n] = '\0';
+    }
+    bx_log(BX_LOG_WARN, NULL, "libmicrohttpd: %s", msg);
+}
+
+static char *route_label(const struct bx_route *r) {
+    size_t n = strlen(r->pattern) + 16;
+    char *s = malloc(n);
+    if (s != NULL) {
+        snprintf(s, n, "%s %s", bx_method_name(r->method), r->pattern);
+    }
+    return s;
+}
+
+enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http_handlers *h,
+                          struct bx_http_server **out, struct bx_error *err) {
+    BX_ASSERT(cfg->threads >= 2);
+    BX_ASSERT(h->n_routes + BUILTINS <= BX_METRICS_ROUTES_MAX);
+    struct bx_http_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
+    }
+    srv->cfg = *cfg;
+    srv->h = *h;
+    srv->tokens = bx_token_cache_new(TOKEN_CACHE_SLOTS);
+    size_t n_labels = h->n_routes + BUILTINS;
+    srv->labels = calloc(n_labels, sizeof *srv->labels);
+    if (srv->tokens == NULL || srv->labels == NULL) {
+        bx_http_stop(srv);
+        return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < h->n_routes; i++) {
+        BX_ASSERT(h->routes[i].handler != NULL && h->routes[i].pattern[0] == '/');
+        srv->labels[i] = route_label(&h->routes[i]);
+    }
+    for (size_t i = 0; i < BUILTINS; i++) {
+        srv->labels[h->n_routes + i] = route_label(&builtin_routes[i]);
+    }
+    bx_metrics_init(NULL, (const char *const *)srv->labels, n_labels);
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->bind_addr, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->bind_addr, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        bx_http_stop(srv);
+        return bx_error_set(err, BX_INVALID_FIELD, "bind", "'%s' is not an IP address",
+                            cfg->bind_addr);
+    }
+    size_t mem_limit = cfg->max_header_bytes * 2 + 16 * 1024;
+    if (mem_limit < MHD_MEMORY_LIMIT_MIN_BYTES) {
+        mem_limit = MHD_MEMORY_LIMIT_MIN_BYTES;
+    }
+    srv->daemon = MHD_start_daemon(
+        flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)1024, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        bx_http_stop(srv);
+        return bx_error_set(err, BX_UNAVAILABLE, NULL, "cannot listen on %s:%u", cfg->bind_addr,
+                            (unsigned)cfg->port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di != NULL ? di->port : cfg->port;
+    *out = srv;
+    return BX_OK;
+}
+
+uint16_t bx_http_port(const struct bx_http_server *s) {
+    return s->port;
+}
+
+bool bx_http_drain(struct bx_http_server *s, int64_t timeout_ms) {
+    atomic_store(&s->draining, true);
+    if (s->daemon != NULL) {
+        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+        if (fd != MHD_INVALID_SOCKET) {
+            close(fd);
+        }
+    }
+    int64_t deadline = bx_now_mono_ms() + timeout_ms;
+    while (atomic_load(&s->inflight) > 0) {
+        if (bx_now_mono_ms() >= deadline) {
+            return false;
+        }
+        usleep(10 * 1000);
+    }
+    return true;
+}
+
+void bx_http_stop(struct bx_http_server *s) {
+    if (s == NULL) {
+        return;
+    }
+    if (s->daemon != NULL) {
+        MHD_stop_daemon(s->daemon);
+    }
+    if (s->labels != NULL) {
+        for (size_t i = 0; i < s->h.n_routes + BUILTINS; i++) {
+            free(s->labels[i]);
+        }
+        free(s->labels);
+    }
+    bx_token_cache_free(s->tokens);
+    free(s);
+}
