@@ -22,11 +22,11 @@
 #include "boxoffice/log.h"
 #include "boxoffice/metrics.h"
 
-#define BUILTIN_HEALTHZ 0
-#define BUILTIN_READYZ 1
-#define BUILTIN_METRICS 2
-#define BUILTINS 3
-#define TOKEN_CACHE_SLOTS 4096
+#define BUILTIN_HEALTHZ            0
+#define BUILTIN_READYZ             1
+#define BUILTIN_METRICS            2
+#define BUILTINS                   3
+#define TOKEN_CACHE_SLOTS          4096
 #define MHD_MEMORY_LIMIT_MIN_BYTES (64 * 1024)
 
 enum async_state { ASYNC_NONE, ASYNC_WAITING, ASYNC_SUSPENDED, ASYNC_READY };
@@ -202,8 +202,8 @@ static enum MHD_Result queue(struct conn_req *cr) {
     if (req->status == 0) {
         fail_code(req, BX_INTERNAL, "The handler produced no response.");
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        req->resp_len, (void *)req->resp_body, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(req->resp_len, (void *)req->resp_body,
+                                                             MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
         return MHD_NO;
     }
@@ -352,8 +352,8 @@ static bool dispatch(struct conn_req *cr) {
         return false;
     }
     bool builtin_path = path_matched;
-    int i = bx_route_match(srv->h.routes, srv->h.n_routes, req->method, req->path, req,
-                           &path_matched);
+    int i =
+        bx_route_match(srv->h.routes, srv->h.n_routes, req->method, req->path, req, &path_matched);
     if (i < 0) {
         if (path_matched || builtin_path) {
             fail_code(req, BX_METHOD_NOT_ALLOWED, "%s is not allowed on %s.", req->method_name,
@@ -449,9 +449,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     struct bx_http_server *srv = cls;
     struct conn_req *cr = *con_cls;
@@ -591,8 +590,8 @@ enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC;
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->bind_addr, &sin->sin_addr) == 1) {
@@ -612,13 +611,14 @@ enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http
         mem_limit = MHD_MEMORY_LIMIT_MIN_BYTES;
     }
     srv->daemon = MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)1024, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+        flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        srv, MHD_OPTION_END);
     if (srv->daemon == NULL) {
         bx_http_stop(srv);
         return bx_error_set(err, BX_UNAVAILABLE, NULL, "cannot listen on %s:%u", cfg->bind_addr,

@@ -15,7 +15,7 @@
 #include "boxoffice/log.h"
 
 #define BACKOFF_BASE_MS 50
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MAX_MS  2000
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -134,8 +134,8 @@ static CURL *setup(struct transfer *t, const struct bx_httpc_request *req) {
     if (strcmp(req->method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     }
-    if (req->body != NULL || strcmp(req->method, "POST") == 0 ||
-        strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0) {
+    if (req->body != NULL || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
+        strcmp(req->method, "PATCH") == 0) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }

@@ -13,9 +13,8 @@
 
 #include "boxoffice/base.h"
 
-static const int64_t bucket_us[BX_METRICS_BUCKETS] = {500,    1000,   2500,   5000,
-                                                      10000,  25000,  50000,  100000,
-                                                      250000, 500000, 1000000, 2500000};
+static const int64_t bucket_us[BX_METRICS_BUCKETS] = {
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
 
 struct status_count {
     _Atomic unsigned status; /* 0: free */
@@ -179,8 +178,9 @@ char *bx_metrics_render(size_t *len_out) {
             if (s == 0) {
                 break;
             }
-            append(&b, "bx_http_requests_total{service=\"%s\",route=\"%s\",status=\"%u\"} %" PRIu64
-                       "\n",
+            append(&b,
+                   "bx_http_requests_total{service=\"%s\",route=\"%s\",status=\"%u\"} %" PRIu64
+                   "\n",
                    service_name, routes[r].label, s, atomic_load(&routes[r].statuses[i].count));
         }
     }

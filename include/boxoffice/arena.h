@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define BX_ARENA_CHUNK_BYTES (16 * 1024)
+#define BX_ARENA_CHUNK_BYTES         (16 * 1024)
 #define BX_ARENA_DEFAULT_LIMIT_BYTES (8 * 1024 * 1024)
 
 struct bx_arena_chunk;
@@ -25,7 +25,8 @@ void *bx_arena_alloc(struct bx_arena *a, size_t size_bytes);
 void *bx_arena_zalloc(struct bx_arena *a, size_t size_bytes);
 char *bx_arena_strndup(struct bx_arena *a, const char *s, size_t len);
 char *bx_arena_strdup(struct bx_arena *a, const char *s);
-char *bx_arena_printf(struct bx_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *bx_arena_printf(struct bx_arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 char *bx_arena_vprintf(struct bx_arena *a, const char *fmt, va_list ap);
 /* Frees every chunk; the arena can be used again afterwards. */
 void bx_arena_reset(struct bx_arena *a);

@@ -11,11 +11,11 @@
 
 #include "boxoffice/err.h"
 
-#define BX_KID_MAX 32
-#define BX_SUB_MAX 64
-#define BX_JTI_MAX 40
-#define BX_TOKEN_MAX_BYTES 1024
-#define BX_KEYRING_KEYS_MAX 8
+#define BX_KID_MAX           32
+#define BX_SUB_MAX           64
+#define BX_JTI_MAX           40
+#define BX_TOKEN_MAX_BYTES   1024
+#define BX_KEYRING_KEYS_MAX  8
 #define BX_AUTH_CLOCK_SKEW_S 30
 
 enum bx_role { BX_ROLE_CUSTOMER, BX_ROLE_STAFF, BX_ROLE_ADMIN };
@@ -52,7 +52,8 @@ enum bx_err bx_keyring_generate(const char *dir, struct bx_key *out);
  * modified. Returns BX_NOT_FOUND when the directory holds no key. */
 enum bx_err bx_keyring_load_dir(struct bx_keyring *kr, const char *dir);
 /* Adds a public key (for verifiers fed from a JWKS). */
-enum bx_err bx_keyring_add_public(struct bx_keyring *kr, const char *kid, const unsigned char pk[32]);
+enum bx_err bx_keyring_add_public(struct bx_keyring *kr, const char *kid,
+                                  const unsigned char pk[32]);
 const struct bx_key *bx_keyring_find(const struct bx_keyring *kr, const char *kid);
 /* JWKS JSON ({"keys":[{"kty":"OKP","crv":"Ed25519","kid":..,"x":..,"alg":"EdDSA","use":"sig"}]})
  * into out; returns BX_INTERNAL when it does not fit. */

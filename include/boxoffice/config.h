@@ -22,7 +22,7 @@ struct bx_config_var {
     enum bx_config_type type;
     const char *default_value; /* NULL: required */
     const char *help;
-    int64_t min, max;          /* BX_CFG_INT; for BX_CFG_STRING max length when max > 0 */
+    int64_t min, max;           /* BX_CFG_INT; for BX_CFG_STRING max length when max > 0 */
     const char *const *choices; /* BX_CFG_ENUM values; BX_CFG_URL schemes ("sqlite", ...) */
     void *out;
 };

@@ -18,7 +18,7 @@
     X(BX_NOT_ON_SALE, 409, "not_on_sale", "Tickets for this event are not on sale.")               \
     X(BX_HOLD_EXPIRED, 409, "hold_expired", "The hold has expired.")                               \
     X(BX_PAYLOAD_TOO_LARGE, 413, "payload_too_large", "The request body is too large.")            \
-    X(BX_URI_TOO_LONG, 414, "uri_too_long", "The request URI is too long.")                      \
+    X(BX_URI_TOO_LONG, 414, "uri_too_long", "The request URI is too long.")                        \
     X(BX_UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type", "Send application/json.")          \
     X(BX_INVALID_FIELD, 422, "invalid_field", "A field is invalid.")                               \
     X(BX_LIMIT_EXCEEDED, 422, "limit_exceeded", "A ticket limit would be exceeded.")               \

@@ -17,11 +17,11 @@
 #include "boxoffice/auth.h"
 #include "boxoffice/err.h"
 
-#define BX_ROUTE_PARAMS_MAX 4
-#define BX_REQUEST_ID_MAX 64
-#define BX_RESP_HEADERS_MAX 16
-#define BX_URI_MAX_BYTES 4096
-#define BX_HTTP_DEFAULT_MAX_BODY_BYTES (1024 * 1024)
+#define BX_ROUTE_PARAMS_MAX              4
+#define BX_REQUEST_ID_MAX                64
+#define BX_RESP_HEADERS_MAX              16
+#define BX_URI_MAX_BYTES                 4096
+#define BX_HTTP_DEFAULT_MAX_BODY_BYTES   (1024 * 1024)
 #define BX_HTTP_DEFAULT_MAX_HEADER_BYTES (16 * 1024)
 
 enum bx_method { BX_GET, BX_HEAD, BX_POST, BX_PUT, BX_PATCH, BX_DELETE, BX_OPTIONS, BX_ANY };
@@ -57,9 +57,9 @@ struct bx_req {
     /* Request, read-only for handlers. */
     enum bx_method method;
     const char *method_name;
-    const char *path;      /* decoded path, without the query */
-    const char *raw_uri;   /* as sent: path and query, not decoded */
-    const char *body;      /* NUL-terminated copy of the body, NULL when empty */
+    const char *path;    /* decoded path, without the query */
+    const char *raw_uri; /* as sent: path and query, not decoded */
+    const char *body;    /* NUL-terminated copy of the body, NULL when empty */
     size_t body_len;
     char request_id[BX_REQUEST_ID_MAX];
     const struct bx_route *route;
@@ -116,8 +116,8 @@ char *bx_error_body(struct bx_arena *arena, const struct bx_error *e, const char
 
 /* Route matching, exposed for tests: returns the index of the route, or -1 with *path_matched
  * true when some route matched the path with another method (a 405). */
-int bx_route_match(const struct bx_route *routes, size_t n, enum bx_method method,
-                   const char *path, struct bx_req *req, bool *path_matched);
+int bx_route_match(const struct bx_route *routes, size_t n, enum bx_method method, const char *path,
+                   struct bx_req *req, bool *path_matched);
 enum bx_method bx_method_parse(const char *s);
 const char *bx_method_name(enum bx_method m);
 

@@ -11,9 +11,9 @@
 
 #include "boxoffice/err.h"
 
-#define BX_HTTPC_HEADERS_MAX 32
+#define BX_HTTPC_HEADERS_MAX            32
 #define BX_HTTPC_DEFAULT_MAX_BODY_BYTES (8 * 1024 * 1024)
-#define BX_HTTPC_ATTEMPTS_MAX 5
+#define BX_HTTPC_ATTEMPTS_MAX           5
 
 struct bx_httpc_request {
     const char *method; /* "GET" */

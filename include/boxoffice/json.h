@@ -2,7 +2,8 @@
 // Strict JSON parsing and validating decode into C structs. A body is parsed once (jansson, with
 // duplicate keys rejected, nesting capped, UTF-8 checked) and then mapped field by field through a
 // static schema: type, length, range and enum checks, unknown fields rejected. Handlers never see
-// raw JSON. Malformed input → BX_INVALID_JSON (400); a bad field → BX_INVALID_FIELD (422) naming it.
+// raw JSON. Malformed input → BX_INVALID_JSON (400); a bad field → BX_INVALID_FIELD (422) naming
+// it.
 #ifndef BOXOFFICE_JSON_H
 #define BOXOFFICE_JSON_H
 
@@ -14,18 +15,18 @@
 #include "boxoffice/arena.h"
 #include "boxoffice/err.h"
 
-#define BX_JSON_DEPTH_MAX 32
+#define BX_JSON_DEPTH_MAX  32
 #define BX_JSON_FIELDS_MAX 64
-#define BX_JSON_ARRAY_MAX 1000
+#define BX_JSON_ARRAY_MAX  1000
 
 enum bx_json_kind {
-    BX_JSON_STRING, /* char * in the arena; min/max: length in code points */
-    BX_JSON_INT,    /* int64_t; min/max: value range */
-    BX_JSON_BOOL,   /* bool */
-    BX_JSON_ENUM,   /* int: index into choices (NULL-terminated) */
-    BX_JSON_TIME,   /* int64_t Unix seconds from an RFC 3339 string */
-    BX_JSON_ARRAY,  /* array of objects decoded with items: pointer at offset, size_t at
-                       count_offset; min/max: item count */
+    BX_JSON_STRING,  /* char * in the arena; min/max: length in code points */
+    BX_JSON_INT,     /* int64_t; min/max: value range */
+    BX_JSON_BOOL,    /* bool */
+    BX_JSON_ENUM,    /* int: index into choices (NULL-terminated) */
+    BX_JSON_TIME,    /* int64_t Unix seconds from an RFC 3339 string */
+    BX_JSON_ARRAY,   /* array of objects decoded with items: pointer at offset, size_t at
+                        count_offset; min/max: item count */
     BX_JSON_STRINGS, /* array of strings: char ** at offset, size_t at count_offset; min/max:
                         item count; item_max: max length of each */
 };

@@ -23,8 +23,8 @@ void bx_log_access(const char *request_id, const char *method, const char *path,
                    int64_t duration_us, uint64_t body_bytes, const char *remote);
 
 #define bx_debug(...) bx_log(BX_LOG_DEBUG, NULL, __VA_ARGS__)
-#define bx_info(...) bx_log(BX_LOG_INFO, NULL, __VA_ARGS__)
-#define bx_warn(...) bx_log(BX_LOG_WARN, NULL, __VA_ARGS__)
+#define bx_info(...)  bx_log(BX_LOG_INFO, NULL, __VA_ARGS__)
+#define bx_warn(...)  bx_log(BX_LOG_WARN, NULL, __VA_ARGS__)
 #define bx_error(...) bx_log(BX_LOG_ERROR, NULL, __VA_ARGS__)
 
 #endif

@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BX_METRICS_ROUTES_MAX 96
+#define BX_METRICS_ROUTES_MAX   96
 #define BX_METRICS_STATUSES_MAX 24
-#define BX_METRICS_CUSTOM_MAX 64
-#define BX_METRICS_BUCKETS 12
+#define BX_METRICS_CUSTOM_MAX   64
+#define BX_METRICS_BUCKETS      12
 
 struct bx_metric; /* a registered counter or gauge */
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// boxoffice-analytics: real-time sales metrics from Kafka. The process scaffold (config, health, readiness, metrics,
-// graceful stop) comes from the shared library; domain routes arrive with the analytics issue.
+// boxoffice-analytics: real-time sales metrics from Kafka. The process scaffold (config, health,
+// readiness, metrics, graceful stop) comes from the shared library; domain routes arrive with the
+// analytics issue.
 #include "boxoffice/service.h"
 
 static const struct bx_service service = {

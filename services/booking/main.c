@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// boxoffice-booking: inventory, holds, orders and the outbox. The process scaffold (config, health, readiness, metrics,
-// graceful stop) comes from the shared library; domain routes arrive with the booking issue.
+// boxoffice-booking: inventory, holds, orders and the outbox. The process scaffold (config, health,
+// readiness, metrics, graceful stop) comes from the shared library; domain routes arrive with the
+// booking issue.
 #include "boxoffice/service.h"
 
 static const struct bx_service service = {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// boxoffice-catalog: venues, events and ticket tiers. The process scaffold (config, health, readiness, metrics,
-// graceful stop) comes from the shared library; domain routes arrive with the catalog issue.
+// boxoffice-catalog: venues, events and ticket tiers. The process scaffold (config, health,
+// readiness, metrics, graceful stop) comes from the shared library; domain routes arrive with the
+// catalog issue.
 #include "boxoffice/service.h"
 
 static const struct bx_service service = {

@@ -34,22 +34,22 @@ static const struct bx_route api_routes[] = {
 };
 
 static const enum upstream api_owner[] = {
-    UP_BOOKING, UP_CATALOG,   UP_CATALOG,   UP_USERS,     UP_USERS,    UP_USERS,
-    UP_BOOKING, UP_BOOKING,   UP_TICKETGEN, UP_TICKETGEN, UP_ANALYTICS,
+    UP_BOOKING, UP_CATALOG, UP_CATALOG,   UP_USERS,     UP_USERS,     UP_USERS,
+    UP_BOOKING, UP_BOOKING, UP_TICKETGEN, UP_TICKETGEN, UP_ANALYTICS,
 };
 
 _Static_assert(BX_ARRAY_LEN(api_routes) == BX_ARRAY_LEN(api_owner), "one owner per route");
 
 /* Request headers passed to the upstream; the rest stay at the gateway. */
 static const char *const forwarded[] = {
-    "Authorization", "Content-Type", "Accept", "Idempotency-Key", "If-None-Match",
-    "If-Match",      "Last-Event-ID",
+    "Authorization", "Content-Type", "Accept",        "Idempotency-Key",
+    "If-None-Match", "If-Match",     "Last-Event-ID",
 };
 
 /* Response headers passed back to the client. */
 static const char *const returned[] = {
-    "ETag", "Cache-Control", "Retry-After", "Location", "Allow", "Content-Disposition",
-    "Last-Modified",
+    "ETag",  "Cache-Control",       "Retry-After",   "Location",
+    "Allow", "Content-Disposition", "Last-Modified",
 };
 
 static void on_done(void *arg, enum bx_err e, struct bx_httpc_response *resp) {

@@ -15,12 +15,12 @@ static const char *const http_schemes[] = {"http", "https", NULL};
 static const struct bx_config_var config[] = {
     {"BOXOFFICE_WEB_DIR", BX_CFG_STRING, "web", "directory of the web UI's static files", 1, 1024,
      NULL, &fe.web_dir},
-    {"BOXOFFICE_CATALOG_URL", BX_CFG_URL, "http://127.0.0.1:8081", "catalog service base URL", 0,
-     0, http_schemes, &fe.upstream_url[UP_CATALOG]},
+    {"BOXOFFICE_CATALOG_URL", BX_CFG_URL, "http://127.0.0.1:8081", "catalog service base URL", 0, 0,
+     http_schemes, &fe.upstream_url[UP_CATALOG]},
     {"BOXOFFICE_USERS_URL", BX_CFG_URL, "http://127.0.0.1:8082", "users service base URL", 0, 0,
      http_schemes, &fe.upstream_url[UP_USERS]},
-    {"BOXOFFICE_BOOKING_URL", BX_CFG_URL, "http://127.0.0.1:8083", "booking service base URL", 0,
-     0, http_schemes, &fe.upstream_url[UP_BOOKING]},
+    {"BOXOFFICE_BOOKING_URL", BX_CFG_URL, "http://127.0.0.1:8083", "booking service base URL", 0, 0,
+     http_schemes, &fe.upstream_url[UP_BOOKING]},
     {"BOXOFFICE_TICKETGEN_URL", BX_CFG_URL, "http://127.0.0.1:8084", "ticketgen service base URL",
      0, 0, http_schemes, &fe.upstream_url[UP_TICKETGEN]},
     {"BOXOFFICE_ANALYTICS_URL", BX_CFG_URL, "http://127.0.0.1:8085", "analytics service base URL",
@@ -28,8 +28,8 @@ static const struct bx_config_var config[] = {
     {"BOXOFFICE_UPSTREAM_TIMEOUT_MS", BX_CFG_INT, "10000",
      "total time allowed for an upstream answer before 504", 100, 600000, NULL,
      &fe.upstream_timeout_ms},
-    {"BOXOFFICE_GATEWAY_MAX_INFLIGHT", BX_CFG_INT, "4096",
-     "proxied requests in flight before 503", 1, 100000, NULL, &fe.max_inflight},
+    {"BOXOFFICE_GATEWAY_MAX_INFLIGHT", BX_CFG_INT, "4096", "proxied requests in flight before 503",
+     1, 100000, NULL, &fe.max_inflight},
 };
 
 static const struct bx_route routes[] = {

@@ -12,7 +12,7 @@
 #include "gateway.h"
 
 #define STATIC_FILE_MAX_BYTES (8 * 1024 * 1024)
-#define STATIC_PATH_MAX 512
+#define STATIC_PATH_MAX       512
 
 static const struct {
     const char *ext, *type;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// boxoffice-ticketgen: ticket PDFs, QR signing and check-in. The process scaffold (config, health, readiness, metrics,
-// graceful stop) comes from the shared library; domain routes arrive with the ticketgen issue.
+// boxoffice-ticketgen: ticket PDFs, QR signing and check-in. The process scaffold (config, health,
+// readiness, metrics, graceful stop) comes from the shared library; domain routes arrive with the
+// ticketgen issue.
 #include "boxoffice/service.h"
 
 static const struct bx_service service = {

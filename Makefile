@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: Apache-2.0
+# The two commands: `make run` (release build, all services) and `make test` (sanitizer build,
+# every test). CMake does the building; this file only wires the steps together.
+.PHONY: all deps build run test test-deps debug check-banned format format-check bench clean
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+RELEASE_DIR ?= build/release
+DEBUG_DIR ?= build/debug
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+test-deps:
+	@scripts/deps.sh --test
+
+build: deps
+	@cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build $(RELEASE_DIR) -j $(JOBS)
+
+run: build
+	@scripts/run.sh $(RELEASE_DIR)
+
+debug: test-deps
+	@cmake -S . -B $(DEBUG_DIR) -DCMAKE_BUILD_TYPE=Debug -DBX_SANITIZE=ON -DBUILD_TESTING=ON >/dev/null
+	@cmake --build $(DEBUG_DIR) -j $(JOBS)
+
+check-banned:
+	@scripts/check-banned.sh
+
+format-check:
+	@scripts/format.sh --check
+
+format:
+	@scripts/format.sh
+
+test: debug check-banned format-check
+	@cd $(DEBUG_DIR) && ctest --output-on-failure -j $(JOBS)
+
+bench: build test-deps
+	@bench/http.sh $(RELEASE_DIR)
+
+clean:
+	rm -rf build

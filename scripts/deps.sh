@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs what boxoffice needs from Debian's apt (and, for tests, npm), only when missing.
+# Idempotent and fast when everything is present: packages are checked with dpkg-query before
+# `apt-get update` runs at all. Run as root (or with sudo available).
+#   scripts/deps.sh          build + run dependencies
+#   scripts/deps.sh --test   also test-only dependencies
+set -euo pipefail
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+run_pkgs=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libmicrohttpd-dev libjansson-dev libsodium-dev libcurl4-openssl-dev librdkafka-dev
+  libsqlite3-dev liblmdb-dev libpq-dev libhpdf-dev libqrencode-dev
+)
+test_pkgs=(
+  libcmocka-dev clang-format nginx-light wrk procps iproute2
+)
+
+pkgs=("${run_pkgs[@]}")
+[ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+# nginx-light conflicts with nothing we need, but any installed nginx flavour will do.
+if [[ " ${missing[*]-} " == *" nginx-light "* ]] && command -v nginx >/dev/null 2>&1; then
+  missing=("${missing[@]/nginx-light}")
+fi
+clean=()
+for p in "${missing[@]-}"; do [ -n "$p" ] && clean+=("$p"); done
+missing=("${clean[@]-}")
+
+if [ "${#missing[@]}" -gt 0 ] && [ -n "${missing[0]}" ]; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "deps: missing ${missing[*]} and not root (run as root or install sudo)" >&2
+      exit 1
+    fi
+  fi
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts nginx after install on systems with an init; we never use that instance.
+  if [[ " ${missing[*]} " == *" nginx"* ]] && command -v service >/dev/null 2>&1; then
+    $sudo service nginx stop >/dev/null 2>&1 || true
+  fi
+fi
+exit 0

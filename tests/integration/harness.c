@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+// Integration-test helpers; see harness.h. Every wait here is bounded.
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "boxoffice/base.h"
+
+int harness_failures;
+static int passes;
+
+void harness_report(bool ok, const char *file, int line, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ok) {
+        passes++;
+        printf("ok   %s\n", msg);
+    } else {
+        harness_failures++;
+        printf("FAIL %s (%s:%d)\n", msg, file, line);
+    }
+    fflush(stdout);
+}
+
+uint16_t harness_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    BX_ASSERT(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    BX_ASSERT(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    BX_ASSERT(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+pid_t harness_spawn(const char *path, const char *const *env, const char *log_path) {
+    pid_t pid = fork();
+    BX_ASSERT(pid >= 0);
+    if (pid == 0) {
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+            putenv((char *)env[i]);
+        }
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        execl(path, path, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+bool harness_wait_ok(uint16_t port, const char *path, int64_t timeout_ms) {
+    int64_t deadline = bx_now_mono_ms() + timeout_ms;
+    char req[256], resp[4096];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                     path);
+    while (bx_now_mono_ms() < deadline) {
+        harness_raw(port, req, (size_t)n, resp, sizeof resp, 1000);
+        if (harness_status(resp) == 200) {
+            return true;
+        }
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+int harness_stop(pid_t pid, int sig, int64_t timeout_ms) {
+    kill(pid, sig);
+    int64_t deadline = bx_now_mono_ms() + timeout_ms;
+    int status = 0;
+    while (bx_now_mono_ms() < deadline) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            return status;
+        }
+        usleep(20 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+static long content_length(const char *resp, const char *body) {
+    const char *p = resp;
+    while (p < body) {
+        const char *eol = strstr(p, "\r\n");
+        if (eol == NULL || eol > body) {
+            break;
+        }
+        if (strncasecmp(p, "Content-Length:", 15) == 0) {
+            return strtol(p + 15, NULL, 10);
+        }
+        p = eol + 2;
+    }
+    return -1;
+}
+
+size_t harness_raw(uint16_t port, const char *request, size_t request_len, char *out,
+                   size_t out_size, int64_t timeout_ms) {
+    out[0] = '\0';
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return 0;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return 0;
+    }
+    int64_t deadline = bx_now_mono_ms() + timeout_ms;
+    size_t sent = 0, got = 0;
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    while (bx_now_mono_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < request_len ? POLLOUT : 0)};
+        if (poll(&p, 1, 50) <= 0) {
+            continue;
+        }
+        if ((p.revents & POLLOUT) && sent < request_len) {
+            ssize_t w = send(fd, request + sent, request_len - sent, MSG_NOSIGNAL);
+            if (w > 0) {
+                sent += (size_t)w;
+            } else if (w < 0 && errno != EAGAIN) {
+                sent = request_len; /* peer closed early: read what it said */
+            }
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = recv(fd, out + got, out_size - 1 - got, 0);
+            if (r <= 0) {
+                break;
+            }
+            got += (size_t)r;
+            out[got] = '\0';
+            const char *body = strstr(out, "\r\n\r\n");
+            if (body != NULL) {
+                long cl = content_length(out, body);
+                if (cl >= 0 && (size_t)(body + 4 - out) + (size_t)cl <= got) {
+                    break;
+                }
+            }
+            if (got == out_size - 1) {
+                break;
+            }
+        }
+    }
+    close(fd);
+    return got;
+}
+
+int harness_status(const char *response) {
+    if (strncmp(response, "HTTP/1.", 7) != 0 || strlen(response) < 12) {
+        return 0;
+    }
+    return (int)strtol(response + 9, NULL, 10);
+}
+
+const char *harness_body(const char *response) {
+    const char *b = strstr(response, "\r\n\r\n");
+    return b ? b + 4 : "";
+}
+
+void harness_tail(const char *path, int lines) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "tail -n %d '%s' | sed 's/^/    | /'", lines, path);
+    if (system(cmd) != 0) {
+        printf("    (no log at %s)\n", path);
+    }
+}
+
+int harness_finish(const char *name) {
+    printf("%s: %d passed, %d failed\n", name, passes, harness_failures);
+    return harness_failures ? 1 : 0;
+}

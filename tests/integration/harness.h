@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// Helpers for integration tests that run real processes on loopback: spawning with extra
+// environment, free ports, readiness polling, raw HTTP exchanges and bounded waits.
+#ifndef BOXOFFICE_TEST_HARNESS_H
+#define BOXOFFICE_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+extern int harness_failures;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        bool ok_ = (cond);                                                                         \
+        harness_report(ok_, __FILE__, __LINE__, __VA_ARGS__);                                      \
+    } while (0)
+
+void harness_report(bool ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+uint16_t harness_free_port(void);
+
+/* Starts path with argv {path, NULL}, the current environment plus env (NAME=VALUE strings,
+ * NULL-terminated); stdout and stderr go to log_path. */
+pid_t harness_spawn(const char *path, const char *const *env, const char *log_path);
+
+/* Polls GET path on port until 200 or timeout; true when it answered 200. */
+bool harness_wait_ok(uint16_t port, const char *path, int64_t timeout_ms);
+
+/* Sends sig, waits up to timeout_ms; returns the wait status or -1 on timeout (then SIGKILLs). */
+int harness_stop(pid_t pid, int sig, int64_t timeout_ms);
+
+/* Sends request (raw bytes) to port and reads the answer until the peer closes, a full response
+ * (by Content-Length) arrives, or timeout; returns the bytes read (NUL-terminated in out). */
+size_t harness_raw(uint16_t port, const char *request, size_t request_len, char *out,
+                   size_t out_size, int64_t timeout_ms);
+
+/* Status code of a raw response ("HTTP/1.1 413 ..."), 0 when unparsable. */
+int harness_status(const char *response);
+/* Pointer to the body of a raw response, "" when none. */
+const char *harness_body(const char *response);
+
+/* Prints the tail of a log file (for failures). */
+void harness_tail(const char *path, int lines);
+
+/* "N passed, M failed" summary; returns the process exit status. */
+int harness_finish(const char *name);
+
+#endif

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+// A service built only for tests: the shared library's server with a few routes that exercise
+// JSON decoding, auth levels, params, a slow handler (for drain tests) and gateway round trips.
+#include <jansson.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "boxoffice/base.h"
+#include "boxoffice/json.h"
+#include "boxoffice/service.h"
+
+#define SLOW_MAX_MS 5000
+
+struct echo_body {
+    char *name;
+    int64_t quantity;
+    char **tags;
+    size_t n_tags;
+};
+
+static const struct bx_json_field echo_fields[] = {
+    {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct echo_body, name),
+     .required = true, .min = 1, .max = 50},
+    {.name = "quantity", .kind = BX_JSON_INT, .offset = offsetof(struct echo_body, quantity),
+     .required = true, .min = 1, .max = 10},
+    {.name = "tags", .kind = BX_JSON_STRINGS, .offset = offsetof(struct echo_body, tags),
+     .count_offset = offsetof(struct echo_body, n_tags), .max = 5, .item_max = 20},
+};
+
+static const struct bx_json_schema echo_schema = {echo_fields, BX_ARRAY_LEN(echo_fields),
+                                                  sizeof(struct echo_body)};
+
+static enum bx_err echo(struct bx_req *req) {
+    struct echo_body b;
+    struct bx_error err;
+    if (bx_json_decode(req->body, req->body_len, &echo_schema, &b, &req->arena, NULL, &err) !=
+        BX_OK) {
+        req->error = err;
+        return err.code;
+    }
+    json_t *tags = json_array();
+    for (size_t i = 0; i < b.n_tags; i++) {
+        json_array_append_new(tags, json_string(b.tags[i]));
+    }
+    return bx_respond_json(req, 201,
+                           json_pack("{s:s,s:I,s:o}", "name", b.name, "quantity",
+                                     (json_int_t)b.quantity, "tags", tags));
+}
+
+static enum bx_err whoami(struct bx_req *req) {
+    return bx_respond_json(req, 200,
+                           json_pack("{s:s,s:s,s:b}", "sub", req->claims.sub, "role",
+                                     bx_role_name(req->claims.role), "authenticated",
+                                     req->authenticated));
+}
+
+static enum bx_err slow(struct bx_req *req) {
+    int64_t ms = 0;
+    const char *q = bx_req_query(req, "ms");
+    if (q == NULL || bx_parse_i64(q, 0, SLOW_MAX_MS, &ms) != 0) {
+        return bx_req_fail(req, BX_INVALID_FIELD, "ms", "ms must be 0 to %d", SLOW_MAX_MS);
+    }
+    usleep((useconds_t)(ms * 1000));
+    return bx_respond_json(req, 200, json_pack("{s:I}", "slept_ms", (json_int_t)ms));
+}
+
+static enum bx_err order_get(struct bx_req *req) {
+    const char *q = bx_req_query(req, "q");
+    const char *authz = bx_req_header(req, "Authorization");
+    return bx_respond_json(req, 200,
+                           json_pack("{s:s,s:s,s:s?,s:b,s:s}", "id", bx_req_param(req, "id"),
+                                     "request_id", req->request_id, "q", q, "has_authorization",
+                                     authz != NULL, "method", req->method_name));
+}
+
+static const struct bx_route routes[] = {
+    {BX_POST, "/echo", echo, BX_AUTH_NONE},
+    {BX_GET, "/slow", slow, BX_AUTH_NONE},
+    {BX_GET, "/auth/optional", whoami, BX_AUTH_OPTIONAL},
+    {BX_GET, "/auth/user", whoami, BX_AUTH_USER},
+    {BX_GET, "/auth/staff", whoami, BX_AUTH_STAFF},
+    {BX_GET, "/auth/admin", whoami, BX_AUTH_ADMIN},
+    {BX_GET, "/api/orders/{id}", order_get, BX_AUTH_NONE},
+    {BX_POST, "/api/holds", echo, BX_AUTH_NONE},
+};
+
+static const struct bx_service service = {
+    .name = "testserver",
+    .summary = "test-only service exercising the shared library",
+    .default_port = 0,
+    .routes = routes,
+    .n_routes = BX_ARRAY_LEN(routes),
+    .needs_auth_keys = true,
+};
+
+int main(int argc, char **argv) {
+    return bx_service_main(&service, argc, argv);
+}
