@@ -2,7 +2,9 @@
 // A service built only for tests: the shared library's server with a few routes that exercise
 // JSON decoding, auth levels, params, a slow handler (for drain tests) and gateway round trips.
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "boxoffice/base.h"
@@ -73,7 +75,43 @@ static enum bx_err order_get(struct bx_req *req) {
                                      authz != NULL, "method", req->method_name));
 }
 
+#define FLAKY_KEYS 16
+
+/* GET /flaky?key=K&fail=N: answers 503 to the first N calls for key K, then 200 with the count. */
+static struct {
+    char key[32];
+    int64_t calls;
+} flaky_table[FLAKY_KEYS];
+static pthread_mutex_t flaky_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static enum bx_err flaky(struct bx_req *req) {
+    const char *key = bx_req_query(req, "key");
+    int64_t fail = 0;
+    if (key == NULL || strlen(key) >= sizeof flaky_table[0].key ||
+        bx_parse_i64(bx_req_query(req, "fail") ? bx_req_query(req, "fail") : "", 0, 10, &fail)) {
+        return bx_req_fail(req, BX_INVALID_FIELD, "key", "key and fail (0-10) are required");
+    }
+    pthread_mutex_lock(&flaky_lock);
+    size_t i = 0;
+    while (i < FLAKY_KEYS && flaky_table[i].key[0] && strcmp(flaky_table[i].key, key) != 0) {
+        i++;
+    }
+    if (i == FLAKY_KEYS) {
+        pthread_mutex_unlock(&flaky_lock);
+        return bx_req_fail(req, BX_LIMIT_EXCEEDED, "key", "too many keys");
+    }
+    bx_strlcpy(flaky_table[i].key, key, sizeof flaky_table[i].key);
+    int64_t calls = ++flaky_table[i].calls;
+    pthread_mutex_unlock(&flaky_lock);
+    if (calls <= fail) {
+        return bx_req_fail(req, BX_UNAVAILABLE, NULL, "flaky call %lld", (long long)calls);
+    }
+    return bx_respond_json(req, 200, json_pack("{s:I}", "calls", (json_int_t)calls));
+}
+
 static const struct bx_route routes[] = {
+    {BX_GET, "/flaky", flaky, BX_AUTH_NONE},
+    {BX_POST, "/flaky", flaky, BX_AUTH_NONE},
     {BX_POST, "/echo", echo, BX_AUTH_NONE},
     {BX_GET, "/slow", slow, BX_AUTH_NONE},
     {BX_GET, "/auth/optional", whoami, BX_AUTH_OPTIONAL},

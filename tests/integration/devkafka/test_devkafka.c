@@ -2,7 +2,8 @@
 // Integration test of boxoffice-devkafka (argv[1]): starts the binary on a free port with a
 // temporary bootstrap file, then speaks the real Kafka protocol to it through librdkafka (produce
 // keyed messages, read them back in a consumer group, commit offsets), checks /healthz and /readyz,
-// and stops it with SIGTERM: exit status 0 and the bootstrap file gone. Every wait is bounded.
+// that a second instance on the same bootstrap file refuses to start without touching it, and
+// stops it with SIGTERM: exit status 0 and the bootstrap file gone. Every wait is bounded.
 #include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
@@ -21,20 +22,20 @@
 #include "boxoffice/base.h"
 #include "boxoffice/httpc.h"
 
-#define TOPIC                    "booking-events"
-#define PARTITIONS               3 /* the broker's default, which the test does not override */
-#define MESSAGES                 100
-#define BOOTSTRAP_WAIT_MS        20000
-#define PRODUCE_FLUSH_MS         15000
-#define CONSUME_WAIT_MS          40000
-#define METADATA_TIMEOUT_MS      10000
-#define COMMIT_TIMEOUT_MS        10000
-#define EXIT_WAIT_MS             20000
-#define POLL_INTERVAL_MS         50
-#define WATCHDOG_S               110 /* below the ctest TIMEOUT of 120 s */
-#define PATH_BYTES               512
-#define BOOTSTRAPS_BYTES         512
-#define ERRSTR_BYTES             512
+#define TOPIC               "booking-events"
+#define PARTITIONS          3 /* the broker's default, which the test does not override */
+#define MESSAGES            100
+#define BOOTSTRAP_WAIT_MS   20000
+#define PRODUCE_FLUSH_MS    15000
+#define CONSUME_WAIT_MS     40000
+#define METADATA_TIMEOUT_MS 10000
+#define COMMIT_TIMEOUT_MS   10000
+#define EXIT_WAIT_MS        20000
+#define POLL_INTERVAL_MS    50
+#define WATCHDOG_S          110 /* below the ctest TIMEOUT of 120 s */
+#define PATH_BYTES          512
+#define BOOTSTRAPS_BYTES    512
+#define ERRSTR_BYTES        512
 
 static volatile pid_t child_pid; /* read by the watchdog signal handler */
 static int failures;
@@ -147,15 +148,21 @@ static long http_get_status(uint16_t port, const char *path) {
     return status;
 }
 
-static rd_kafka_conf_t *kafka_conf(const char *bootstraps, const char *const *kv, size_t n_kv) {
+struct kafka_prop {
+    const char *name;
+    const char *value;
+};
+
+static rd_kafka_conf_t *kafka_conf(const char *bootstraps, const struct kafka_prop *props,
+                                   size_t n_props) {
     char errstr[ERRSTR_BYTES];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK) {
         goto fail;
     }
-    for (size_t i = 0; i + 1 < n_kv; i += 2) {
-        if (rd_kafka_conf_set(conf, kv[i], kv[i + 1], errstr, sizeof errstr) !=
+    for (size_t i = 0; i < n_props; i++) {
+        if (rd_kafka_conf_set(conf, props[i].name, props[i].value, errstr, sizeof errstr) !=
             RD_KAFKA_CONF_OK) {
             goto fail;
         }
@@ -210,10 +217,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 static void produce(const char *bootstraps) {
-    static const char *const kv[] = {"acks", "all", "message.timeout.ms", "10000",
-                                     "linger.ms", "5"};
+    static const struct kafka_prop props[] = {
+        {"acks", "all"},
+        {"message.timeout.ms", "10000"},
+        {"linger.ms", "5"},
+    };
     struct delivery d = {0};
-    rd_kafka_conf_t *conf = kafka_conf(bootstraps, kv, BX_ARRAY_LEN(kv));
+    rd_kafka_conf_t *conf = kafka_conf(bootstraps, props, BX_ARRAY_LEN(props));
     if (conf == NULL) {
         check(false, "producer configured");
         return;
@@ -238,10 +248,10 @@ static void produce(const char *bootstraps) {
         char value[64];
         int klen = snprintf(key, sizeof key, "key-%d", i);
         int vlen = snprintf(value, sizeof value, "event-%d", i);
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(key, (size_t)klen),
-            RD_KAFKA_V_VALUE(value, (size_t)vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(TOPIC), RD_KAFKA_V_KEY(key, (size_t)klen),
+                              RD_KAFKA_V_VALUE(value, (size_t)vlen),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             printf("produce %d: %s\n", i, rd_kafka_err2str(err));
             break;
@@ -282,12 +292,15 @@ static int parse_index(const void *bytes, size_t len, const char *prefix) {
 static void consume(const char *bootstraps) {
     char group[64];
     snprintf(group, sizeof group, "bx-devkafka-test-%ld", (long)getpid());
-    const char *const kv[] = {"group.id", group,
-                              "partition.assignment.strategy", "range",
-                              "session.timeout.ms", "6000",
-                              "auto.offset.reset", "earliest",
-                              "enable.auto.commit", "false"};
-    rd_kafka_conf_t *conf = kafka_conf(bootstraps, kv, BX_ARRAY_LEN(kv));
+    /* Eager assignment (range): the mock cluster of librdkafka 2.0 and analytics both use it. */
+    const struct kafka_prop props[] = {
+        {"group.id", group},
+        {"partition.assignment.strategy", "range"},
+        {"session.timeout.ms", "6000"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.auto.commit", "false"},
+    };
+    rd_kafka_conf_t *conf = kafka_conf(bootstraps, props, BX_ARRAY_LEN(props));
     if (conf == NULL) {
         check(false, "consumer configured");
         return;
@@ -312,8 +325,7 @@ static void consume(const char *bootstraps) {
     int duplicates = 0;
     int mismatched = 0;
     int64_t deadline = bx_now_mono_ms() + CONSUME_WAIT_MS;
-    while (err == RD_KAFKA_RESP_ERR_NO_ERROR && unique < MESSAGES &&
-           bx_now_mono_ms() < deadline) {
+    while (err == RD_KAFKA_RESP_ERR_NO_ERROR && unique < MESSAGES && bx_now_mono_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (m == NULL) {
             continue;
@@ -363,23 +375,54 @@ static void consume(const char *bootstraps) {
     rd_kafka_destroy(rk);
 }
 
+/* Waits (bounded) for pid to exit; kills it when it does not. True when it exited by itself. */
+static bool wait_exit(pid_t pid, int64_t timeout_ms, int *status) {
+    int64_t deadline = bx_now_mono_ms() + timeout_ms;
+    while (bx_now_mono_ms() < deadline) {
+        if (!child_running(pid, status)) {
+            return true;
+        }
+        sleep_ms(POLL_INTERVAL_MS);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return false;
+}
+
+/* A second broker given the same bootstrap file must refuse to start and leave the file alone. */
+static void second_instance_refused(const char *binary, const char *bootstrap_file,
+                                    const char *bootstraps) {
+    uint16_t port = 0;
+    if (free_port(&port) != 0) {
+        check(false, "picked a second free HTTP port");
+        return;
+    }
+    pid_t pid = start_broker(binary, port, bootstrap_file);
+    if (pid <= 0) {
+        check(false, "second broker process started");
+        return;
+    }
+    int status = 0;
+    bool exited = wait_exit(pid, EXIT_WAIT_MS, &status);
+    check(exited && WIFEXITED(status) && WEXITSTATUS(status) != 0,
+          "a second broker on the same bootstrap file exits with an error");
+    char again[BOOTSTRAPS_BYTES] = "";
+    FILE *f = fopen(bootstrap_file, "r");
+    if (f != NULL) {
+        if (fgets(again, (int)sizeof again, f) == NULL) {
+            again[0] = '\0';
+        }
+        fclose(f);
+    }
+    again[strcspn(again, "\r\n")] = '\0';
+    check(strcmp(again, bootstraps) == 0, "the running broker's bootstrap file is left intact");
+}
+
 /* Sends SIGTERM and waits (bounded) for the exit status. */
 static void stop_broker(pid_t pid, const char *bootstrap_file) {
     check(kill(pid, SIGTERM) == 0, "SIGTERM sent");
     int status = 0;
-    bool exited = false;
-    int64_t deadline = bx_now_mono_ms() + EXIT_WAIT_MS;
-    while (bx_now_mono_ms() < deadline) {
-        if (!child_running(pid, &status)) {
-            exited = true;
-            break;
-        }
-        sleep_ms(POLL_INTERVAL_MS);
-    }
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
+    bool exited = wait_exit(pid, EXIT_WAIT_MS, &status);
     child_pid = 0;
     printf("broker wait status: exited=%d code=%d signaled=%d\n", WIFEXITED(status),
            WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status));
@@ -409,8 +452,7 @@ int main(int argc, char **argv) {
 
     uint16_t port = 0;
     check(free_port(&port) == 0 && port != 0, "picked a free HTTP port");
-    printf("starting %s on port %u, bootstrap file %s\n", argv[1], (unsigned)port,
-           bootstrap_file);
+    printf("starting %s on port %u, bootstrap file %s\n", argv[1], (unsigned)port, bootstrap_file);
     pid_t pid = start_broker(argv[1], port, bootstrap_file);
     check(pid > 0, "broker process started");
     if (pid <= 0) {
@@ -431,6 +473,7 @@ int main(int argc, char **argv) {
 
     check(http_get_status(port, "/healthz") == 200, "GET /healthz answers 200");
     check(http_get_status(port, "/readyz") == 200, "GET /readyz answers 200");
+    second_instance_refused(argv[1], bootstrap_file, bootstraps);
 
     produce(bootstraps);
     consume(bootstraps);
@@ -446,6 +489,9 @@ out:
     }
     alarm(0);
     unlink(bootstrap_file);
+    char lock_file[PATH_BYTES + 8];
+    snprintf(lock_file, sizeof lock_file, "%s.lock", bootstrap_file);
+    unlink(lock_file);
     rmdir(sub);
     rmdir(dir);
     printf("%s: %d check(s) failed\n", failures == 0 ? "OK" : "FAILED", failures);

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Starts all seven processes exactly as `make run` does (scripts/run.sh), on free ports with a
+# temporary var/ directory, and checks: every /healthz answers 200, the gateway round-trips
+# /api/auth/jwks to users, the UI is served; Ctrl-C (SIGINT) stops everything cleanly with exit 0;
+# and in a second run a service killed with -9 is reported with its last log lines and the
+# launcher stops the rest and exits non-zero.
+#   tests/integration/stack_test.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+build=$1 src=$2
+pass=0 fail=0
+ok() { echo "ok   $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# checkx DESCRIPTION 'shell condition' — for conditions joined with && or ||
+checkx() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+tmp=$(mktemp -d /tmp/bx-stack-XXXXXX)
+launcher=""
+cleanup() {
+  [ -n "$launcher" ] && kill -TERM "$launcher" 2>/dev/null && sleep 1
+  pkill -KILL -f "$tmp" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+  done
+  echo 0
+}
+
+names=(frontend catalog users booking ticketgen analytics devkafka)
+declare -A port
+start_stack() {
+  local run=$1
+  export BOXOFFICE_VAR="$tmp/$run/var"
+  mkdir -p "$BOXOFFICE_VAR"
+  for n in "${names[@]}"; do
+    port[$n]=$(free_port)
+    export "BOXOFFICE_${n^^}_PORT=${port[$n]}"
+  done
+  export BOXOFFICE_START_TIMEOUT_S=60 BOXOFFICE_LOG_LEVEL=info
+  "$src/scripts/run.sh" "$build" >"$tmp/$run.out" 2>&1 &
+  launcher=$!
+  local deadline=$((SECONDS + 90))
+  while ! grep -q '^boxoffice: ready' "$tmp/$run.out" 2>/dev/null; do
+    if ! kill -0 "$launcher" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+      echo "launcher output:"; sed 's/^/    | /' "$tmp/$run.out"
+      for f in "$BOXOFFICE_VAR"/log/*.log; do echo "== $f"; tail -n 5 "$f" | sed 's/^/    | /'; done
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1"; }
+
+# --- every executable: --version, --help, a bad setting exits 2 naming the variable ----------
+for n in "${names[@]}"; do
+  bin="$build/bin/boxoffice-$n"
+  check "boxoffice-$n --version" grep -q "^boxoffice-$n [0-9]" <("$bin" --version)
+  check "boxoffice-$n --help lists its port variable" grep -q "BOXOFFICE_${n^^}_PORT" <("$bin" --help)
+  out=$(env "BOXOFFICE_${n^^}_PORT=not-a-port" "$bin" 2>&1 >/dev/null); st=$?
+  checkx "boxoffice-$n with a bad port exits 2 with one clear line" \
+    '[ "$st" = 2 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [[ "$out" == *"BOXOFFICE_${n^^}_PORT: expected an integer"* ]]'
+done
+out=$(BOXOFFICE_LOG_LEVEL=loud "$build/bin/boxoffice-catalog" 2>&1 >/dev/null); st=$?
+checkx "a bad enum value exits 2 naming the variable and the choices" \
+  '[ "$st" = 2 ] && [[ "$out" == *"BOXOFFICE_LOG_LEVEL: expected one of debug, info"* ]]'
+
+# --- run 1: everything up, then Ctrl-C -------------------------------------------------------
+if start_stack one; then
+  ok "launcher started all seven processes and saw every /readyz"
+  for n in "${names[@]}"; do
+    check "$n /healthz on :${port[$n]} -> 200" [ "$(code "http://127.0.0.1:${port[$n]}/healthz")" = 200 ]
+  done
+  direct=$(curl -s --max-time 5 "http://127.0.0.1:${port[users]}/api/auth/jwks")
+  via=$(curl -s --max-time 5 "http://127.0.0.1:${port[frontend]}/api/auth/jwks")
+  same=no
+  [ -n "$direct" ] && [ "$direct" = "$via" ] && [[ "$direct" == *'"crv":"Ed25519"'* ]] && same=yes
+  check "gateway round trip: /api/auth/jwks via frontend equals users' answer" [ "$same" = yes ]
+  check "web UI served at /" grep -q '<html' <(curl -s --max-time 5 "http://127.0.0.1:${port[frontend]}/")
+  check "kafka bootstrap address written" test -s "$BOXOFFICE_VAR/kafka.bootstrap"
+  check "dev keys created under var/keys" ls "$BOXOFFICE_VAR"/keys/auth/*.key
+  check "URLs printed" grep -q "http://localhost:${port[frontend]}/" "$tmp/one.out"
+  kill -INT "$launcher"
+  deadline=$((SECONDS + 40))
+  while kill -0 "$launcher" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  wait "$launcher"; st=$?
+  launcher=""
+  check "Ctrl-C: launcher exited 0 (status $st)" [ "$st" = 0 ]
+  check "Ctrl-C: all stopped cleanly" grep -q 'all stopped cleanly' "$tmp/one.out"
+  left=0
+  for n in "${names[@]}"; do
+    [ "$(code "http://127.0.0.1:${port[$n]}/healthz")" = 000 ] || left=$((left + 1))
+  done
+  check "Ctrl-C: no process left listening ($left)" [ "$left" = 0 ]
+  for n in frontend catalog users; do
+    check "$n logged its drain and stop" grep -q '"msg":"stopped"' "$BOXOFFICE_VAR/log/$n.log"
+  done
+else
+  bad "launcher started all seven processes"
+fi
+
+# --- run 2: a service dies -------------------------------------------------------------------
+if start_stack two; then
+  victim=$(pgrep -f "$build/bin/boxoffice-booking" | head -n 1)
+  kill -KILL "$victim"
+  deadline=$((SECONDS + 40))
+  while kill -0 "$launcher" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  wait "$launcher"; st=$?
+  launcher=""
+  check "dead service: launcher exited non-zero (status $st)" [ "$st" != 0 ]
+  check "dead service: reported by name" grep -q 'booking (pid [0-9]*) exited unexpectedly' "$tmp/two.out"
+  check "dead service: its last log lines shown" grep -q 'last lines of .*booking.log' "$tmp/two.out"
+  left=0
+  for n in "${names[@]}"; do
+    [ "$(code "http://127.0.0.1:${port[$n]}/healthz")" = 000 ] || left=$((left + 1))
+  done
+  check "dead service: the others were stopped ($left left)" [ "$left" = 0 ]
+else
+  bad "second start"
+fi
+
+echo "stack_test: $pass passed, $fail failed"
+[ "$fail" = 0 ]
