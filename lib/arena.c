@@ -32,7 +32,9 @@ void *bx_arena_alloc(struct bx_arena *a, size_t size_bytes) {
     if (c == NULL || c->size_bytes - c->used_bytes < need) {
         size_t chunk = need > BX_ARENA_CHUNK_BYTES ? need : BX_ARENA_CHUNK_BYTES;
         size_t total = sizeof(struct bx_arena_chunk) + chunk;
-        if (total < chunk || a->used_bytes + total > a->limit_bytes) {
+        /* compared as a difference: used_bytes + total can wrap for a huge size_bytes */
+        if (total < chunk || a->used_bytes > a->limit_bytes ||
+            total > a->limit_bytes - a->used_bytes) {
             return NULL;
         }
         c = malloc(total);

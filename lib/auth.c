@@ -400,6 +400,7 @@ struct cache_slot {
     unsigned char hash[16];
     bool used;
     struct bx_claims claims;
+    unsigned char pk[32]; /* the key that verified it: a kid now bound to another key misses */
 };
 
 struct bx_token_cache {
@@ -446,18 +447,22 @@ enum bx_err bx_token_verify_cached(struct bx_token_cache *c, const struct bx_key
     pthread_mutex_t *lock = &c->locks[idx % CACHE_STRIPES];
     pthread_mutex_lock(lock);
     struct cache_slot *s = &c->slots[idx];
-    if (s->used && memcmp(s->hash, hash, sizeof hash) == 0 && now < s->claims.exp &&
-        bx_keyring_find(kr, s->claims.kid) != NULL) {
-        *out = s->claims;
-        pthread_mutex_unlock(lock);
-        return BX_OK;
+    if (s->used && memcmp(s->hash, hash, sizeof hash) == 0 && now < s->claims.exp) {
+        const struct bx_key *k = bx_keyring_find(kr, s->claims.kid);
+        if (k != NULL && memcmp(k->pk, s->pk, sizeof s->pk) == 0) {
+            *out = s->claims;
+            pthread_mutex_unlock(lock);
+            return BX_OK;
+        }
     }
     pthread_mutex_unlock(lock);
     enum bx_err e = bx_token_verify(kr, token, now, out, why);
-    if (e == BX_OK) {
+    const struct bx_key *k = e == BX_OK ? bx_keyring_find(kr, out->kid) : NULL;
+    if (k != NULL) {
         pthread_mutex_lock(lock);
         memcpy(s->hash, hash, sizeof hash);
         s->claims = *out;
+        memcpy(s->pk, k->pk, sizeof s->pk);
         s->used = true;
         pthread_mutex_unlock(lock);
     }

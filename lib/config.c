@@ -42,8 +42,8 @@ static int load_one(const struct bx_config_var *v, const char *value, char *err,
     switch (v->type) {
     case BX_CFG_STRING:
         if (v->max > 0 && (int64_t)strlen(value) > v->max) {
-            snprintf(err, err_size, "%s: expected at most %" PRId64 " characters, got %zu",
-                     v->name, v->max, strlen(value));
+            snprintf(err, err_size, "%s: expected at most %" PRId64 " characters, got %zu", v->name,
+                     v->max, strlen(value));
             return -1;
         }
         if (v->min > 0 && (int64_t)strlen(value) < v->min) {
@@ -56,8 +56,9 @@ static int load_one(const struct bx_config_var *v, const char *value, char *err,
     case BX_CFG_INT: {
         int64_t n;
         if (bx_parse_i64(value, v->min, v->max, &n) != 0) {
-            snprintf(err, err_size, "%s: expected an integer from %" PRId64 " to %" PRId64
-                     ", got '%.64s'", v->name, v->min, v->max, value);
+            snprintf(err, err_size,
+                     "%s: expected an integer from %" PRId64 " to %" PRId64 ", got '%.64s'",
+                     v->name, v->min, v->max, value);
             return -1;
         }
         *(int64_t *)v->out = n;
@@ -107,7 +108,8 @@ int bx_config_load(const struct bx_config_var *vars, size_t n, bx_getenv_fn get,
             value = v->default_value;
         }
         if (value == NULL) {
-            snprintf(err, err_size, "%s: required but not set (%s)", v->name, v->help);
+            snprintf(err, err_size, "%s: required but not set (%s)", v->name,
+                     v->help ? v->help : "no default");
             return -1;
         }
         if (load_one(v, value, err, err_size) != 0) {

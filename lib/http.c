@@ -610,15 +610,19 @@ enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http
     if (mem_limit < MHD_MEMORY_LIMIT_MIN_BYTES) {
         mem_limit = MHD_MEMORY_LIMIT_MIN_BYTES;
     }
+    /* The external logger goes first so that MHD's own start-up messages reach it too. */
     srv->daemon = MHD_start_daemon(
-        flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-        srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        srv, MHD_OPTION_END);
+        flags, cfg->port, NULL, NULL, on_request, srv,                    /* handler */
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,                         /* logging */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,                     /* address */
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,          /* >= 2 */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,  /* limits */
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->idle_timeout_s, /* idle */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem_limit,                    /* headers */
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,               /* bursts */
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,                         /* start */
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,                   /* finish */
+        MHD_OPTION_END);
     if (srv->daemon == NULL) {
         bx_http_stop(srv);
         return bx_error_set(err, BX_UNAVAILABLE, NULL, "cannot listen on %s:%u", cfg->bind_addr,

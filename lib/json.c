@@ -249,8 +249,10 @@ static enum bx_err decode_field(const struct bx_json_field *f, json_t *v, void *
                     return e;
                 }
             } else {
-                struct bx_json_field sf = {.name = "", .kind = BX_JSON_STRING,
-                                           .offset = i * item_size, .min = 0,
+                struct bx_json_field sf = {.name = "",
+                                           .kind = BX_JSON_STRING,
+                                           .offset = i * item_size,
+                                           .min = 0,
                                            .max = f->item_max};
                 enum bx_err e = decode_field(&sf, item, items, arena, err, sub);
                 if (e != BX_OK) {

@@ -9,7 +9,7 @@
 #include "boxoffice/http.h"
 
 static const char *const method_names[] = {
-    [BX_GET] = "GET",     [BX_HEAD] = "HEAD",     [BX_POST] = "POST", [BX_PUT] = "PUT",
+    [BX_GET] = "GET",     [BX_HEAD] = "HEAD",     [BX_POST] = "POST",       [BX_PUT] = "PUT",
     [BX_PATCH] = "PATCH", [BX_DELETE] = "DELETE", [BX_OPTIONS] = "OPTIONS", [BX_ANY] = "*",
 };
 
@@ -36,10 +36,10 @@ static bool match(const char *pattern, const char *path, struct bx_req *req) {
     while (*p != '\0') {
         if (*p == '/' && p[1] == '{' && p[2] == '*' && p[3] == '}' && p[4] == '\0') {
             /* "/{*}": the rest, which must be empty or start at a segment boundary */
-            if (*s != '\0' && *s != '/') {
+            if ((*s != '\0' && *s != '/') || n_params == BX_ROUTE_PARAMS_MAX) {
                 return false;
             }
-            if (req != NULL && n_params < BX_ROUTE_PARAMS_MAX) {
+            if (req != NULL) {
                 req->param_names[n_params] = "*";
                 req->param_values[n_params] = bx_arena_strdup(&req->arena, *s ? s + 1 : s);
                 n_params++;
@@ -59,13 +59,11 @@ static bool match(const char *pattern, const char *path, struct bx_req *req) {
         size_t plen = pend ? (size_t)(pend - p) : strlen(p);
         size_t slen = send ? (size_t)(send - s) : strlen(s);
         if (plen >= 2 && p[0] == '{' && p[plen - 1] == '}') {
-            if (slen == 0) {
+            /* too many params fails with and without req, so both passes agree */
+            if (slen == 0 || n_params == BX_ROUTE_PARAMS_MAX) {
                 return false;
             }
             if (req != NULL) {
-                if (n_params == BX_ROUTE_PARAMS_MAX) {
-                    return false;
-                }
                 req->param_names[n_params] = bx_arena_strndup(&req->arena, p + 1, plen - 2);
                 req->param_values[n_params] = bx_arena_strndup(&req->arena, s, slen);
             }
@@ -85,18 +83,16 @@ static bool match(const char *pattern, const char *path, struct bx_req *req) {
     return true;
 }
 
-int bx_route_match(const struct bx_route *routes, size_t n, enum bx_method method,
-                   const char *path, struct bx_req *req, bool *path_matched) {
+int bx_route_match(const struct bx_route *routes, size_t n, enum bx_method method, const char *path,
+                   struct bx_req *req, bool *path_matched) {
     *path_matched = false;
     for (size_t i = 0; i < n; i++) {
         if (!match(routes[i].pattern, path, NULL)) {
             continue;
         }
+        /* an unknown method (parsed as BX_ANY) only matches BX_ANY routes */
         bool method_ok = routes[i].method == BX_ANY || routes[i].method == method ||
                          (routes[i].method == BX_GET && method == BX_HEAD);
-        if (method == BX_ANY && routes[i].method != BX_ANY) {
-            method_ok = false; /* an unknown method only matches BX_ANY routes */
-        }
         if (!method_ok) {
             *path_matched = true;
             continue;

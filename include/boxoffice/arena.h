@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Arena allocator for per-request memory: many small allocations, one free when the response is
-// sent. The first chunk lives inside the arena struct's owner; further chunks come from malloc and
+// sent. Chunks of BX_ARENA_CHUNK_BYTES (or one larger chunk for a big allocation) come from malloc;
 // the total is capped so a hostile request cannot grow it without bound.
 #ifndef BOXOFFICE_ARENA_H
 #define BOXOFFICE_ARENA_H

@@ -45,11 +45,12 @@ struct bx_keyring {
     size_t signing; /* index of the key that signs new tokens (newest with a secret) */
 };
 
-/* Creates a new key with a fresh kid ("k" + 12 hex) and writes <dir>/<kid>.key (base64 seed, mode
- * 0600). Creates dir when missing. */
+/* Creates a new key with a fresh, time-ordered kid ("k" + 10 hex of Unix seconds + 6 random hex)
+ * and writes <dir>/<kid>.key (base64 seed, mode 0600). Creates dir when missing. */
 enum bx_err bx_keyring_generate(const char *dir, struct bx_key *out);
-/* Loads every <kid>.key (secret seed) and <kid>.pub (public key) in dir, newest signing key last
- * modified. Returns BX_NOT_FOUND when the directory holds no key. */
+/* Loads every <kid>.key (secret seed) and <kid>.pub (public key) in dir; the signing key is the one
+ * with the greatest kid (kids sort by creation time). Returns BX_NOT_FOUND when the directory holds
+ * no key. */
 enum bx_err bx_keyring_load_dir(struct bx_keyring *kr, const char *dir);
 /* Adds a public key (for verifiers fed from a JWKS). */
 enum bx_err bx_keyring_add_public(struct bx_keyring *kr, const char *kid,

@@ -10,7 +10,8 @@
 #include "boxoffice/log.h"
 #include "gateway.h"
 
-#define FORWARD_HEADERS_MAX 12
+#define FORWARD_HEADERS_MAX        12
+#define GATEWAY_RESPONSE_MAX_BYTES (4 * 1024 * 1024) /* well under the request arena limit */
 
 static enum bx_err unused(struct bx_req *req) {
     (void)req;
@@ -113,6 +114,7 @@ enum bx_err gateway_proxy(struct bx_req *req) {
         .connect_timeout_ms = 1000,
         .timeout_ms = fe->upstream_timeout_ms,
         .max_attempts = 1,
+        .max_body_bytes = GATEWAY_RESPONSE_MAX_BYTES,
     };
     bx_req_suspend(req);
     enum bx_err e = bx_httpc_pool_submit(fe->pool, &out, on_done, req);

@@ -11,7 +11,7 @@
 #include "boxoffice/base.h"
 #include "gateway.h"
 
-#define STATIC_FILE_MAX_BYTES (8 * 1024 * 1024)
+#define STATIC_FILE_MAX_BYTES (4 * 1024 * 1024) /* well under the request arena limit */
 #define STATIC_PATH_MAX       512
 
 static const struct {
