@@ -70,8 +70,8 @@ pid_t harness_spawn(const char *path, const char *const *env, const char *log_pa
 bool harness_wait_ok(uint16_t port, const char *path, int64_t timeout_ms) {
     int64_t deadline = bx_now_mono_ms() + timeout_ms;
     char req[256], resp[4096];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                     path);
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
     while (bx_now_mono_ms() < deadline) {
         harness_raw(port, req, (size_t)n, resp, sizeof resp, 1000);
         if (harness_status(resp) == 200) {
@@ -120,9 +120,8 @@ size_t harness_raw(uint16_t port, const char *request, size_t request_len, char 
     if (fd < 0) {
         return 0;
     }
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         close(fd);
         return 0;

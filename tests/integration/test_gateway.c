@@ -68,16 +68,23 @@ int main(int argc, char **argv) {
     snprintf(e[4], sizeof e[4], "BOXOFFICE_USERS_URL=http://127.0.0.1:%u", (unsigned)silent_port);
     snprintf(e[5], sizeof e[5], "BOXOFFICE_BOOKING_URL=http://127.0.0.1:%u", (unsigned)ts_port);
     snprintf(e[6], sizeof e[6], "BOXOFFICE_WEB_DIR=%s", argv[3]);
-    const char *fe_env[] = {e[2], e[3], e[4], e[5], e[6], "BOXOFFICE_UPSTREAM_TIMEOUT_MS=700",
-                            "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    const char *fe_env[] = {e[2],
+                            e[3],
+                            e[4],
+                            e[5],
+                            e[6],
+                            "BOXOFFICE_UPSTREAM_TIMEOUT_MS=700",
+                            "BOXOFFICE_LOG_LEVEL=warn",
+                            NULL};
     pid_t fe = harness_spawn(argv[1], fe_env, fe_log);
 
-    bool up = harness_wait_ok(ts_port, "/healthz", 20000) && harness_wait_ok(fe_port, "/healthz", 20000);
+    bool up =
+        harness_wait_ok(ts_port, "/healthz", 20000) && harness_wait_ok(fe_port, "/healthz", 20000);
     CHECK(up, "frontend and test upstream are up");
     static char resp[RESP_MAX];
     if (up) {
-        int st = get("/api/orders/o-1?q=x%20y", "Authorization: Bearer abc\r\nX-Request-Id: rid-7\r\n",
-                     resp);
+        int st = get("/api/orders/o-1?q=x%20y",
+                     "Authorization: Bearer abc\r\nX-Request-Id: rid-7\r\n", resp);
         const char *b = harness_body(resp);
         CHECK(st == 200 && strstr(b, "\"id\":\"o-1\"") && strstr(b, "\"request_id\":\"rid-7\"") &&
                   strstr(b, "\"q\":\"x y\"") && strstr(b, "\"has_authorization\":true"),

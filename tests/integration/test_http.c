@@ -22,7 +22,7 @@
 #include "harness.h"
 
 #define CONNECTIONS 1000
-#define RESP_MAX 8192
+#define RESP_MAX    8192
 
 static uint16_t port;
 static char tmpdir[] = "/tmp/bx-http-XXXXXX";
@@ -120,11 +120,13 @@ static void test_limits(void) {
 
 static void test_request_id_and_metrics(void) {
     char resp[RESP_MAX];
-    exchange("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc-123\r\nConnection: close\r\n\r\n",
-             resp, sizeof resp);
+    exchange(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc-123\r\nConnection: close\r\n\r\n",
+        resp, sizeof resp);
     CHECK(strstr(resp, "X-Request-Id: abc-123\r\n") != NULL, "X-Request-Id is echoed");
-    exchange("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id!\r\nConnection: close\r\n\r\n",
-             resp, sizeof resp);
+    exchange(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: bad id!\r\nConnection: close\r\n\r\n",
+        resp, sizeof resp);
     CHECK(strstr(resp, "X-Request-Id: ") != NULL && strstr(resp, "bad id!") == NULL,
           "an invalid X-Request-Id is replaced by a generated one");
     exchange("GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", resp, sizeof resp);
@@ -148,8 +150,8 @@ static void mint(const struct bx_key *key, enum bx_role role, int64_t exp_delta,
 
 static int auth_get(const char *path, const char *token, char *resp, size_t size) {
     char req[2048];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: close\r\n\r\n",
-             path, token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: close\r\n\r\n", path,
+             token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
     return exchange(req, resp, size);
 }
 
@@ -191,9 +193,8 @@ static void test_many_connections(void) {
     static size_t got[CONNECTIONS];
     static char bufs[CONNECTIONS][512];
     int opened = 0;
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int i = 0; i < CONNECTIONS; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof sa) != 0) {
@@ -218,7 +219,8 @@ static void test_many_connections(void) {
             int n = 0;
             static int idx[CONNECTIONS];
             for (int i = 0; i < opened; i++) {
-                if (got[i] != SIZE_MAX && (got[i] == 0 || !strstr(bufs[i], "{\"status\":\"ok\"}"))) {
+                if (got[i] != SIZE_MAX &&
+                    (got[i] == 0 || !strstr(bufs[i], "{\"status\":\"ok\"}"))) {
                     pfd[n] = (struct pollfd){.fd = fds[i], .events = POLLIN};
                     idx[n++] = i;
                 }
@@ -249,8 +251,8 @@ static void test_many_connections(void) {
             }
             memset(bufs[i], 0, 16);
         }
-        CHECK(ok == opened, "round %d: %d of %d keep-alive connections answered 200", round + 1,
-              ok, opened);
+        CHECK(ok == opened, "round %d: %d of %d keep-alive connections answered 200", round + 1, ok,
+              opened);
         total_ok += ok;
     }
     for (int i = 0; i < opened; i++) {

@@ -21,12 +21,24 @@ struct echo_body {
 };
 
 static const struct bx_json_field echo_fields[] = {
-    {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct echo_body, name),
-     .required = true, .min = 1, .max = 50},
-    {.name = "quantity", .kind = BX_JSON_INT, .offset = offsetof(struct echo_body, quantity),
-     .required = true, .min = 1, .max = 10},
-    {.name = "tags", .kind = BX_JSON_STRINGS, .offset = offsetof(struct echo_body, tags),
-     .count_offset = offsetof(struct echo_body, n_tags), .max = 5, .item_max = 20},
+    {.name = "name",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct echo_body, name),
+     .required = true,
+     .min = 1,
+     .max = 50},
+    {.name = "quantity",
+     .kind = BX_JSON_INT,
+     .offset = offsetof(struct echo_body, quantity),
+     .required = true,
+     .min = 1,
+     .max = 10},
+    {.name = "tags",
+     .kind = BX_JSON_STRINGS,
+     .offset = offsetof(struct echo_body, tags),
+     .count_offset = offsetof(struct echo_body, n_tags),
+     .max = 5,
+     .item_max = 20},
 };
 
 static const struct bx_json_schema echo_schema = {echo_fields, BX_ARRAY_LEN(echo_fields),
