@@ -7,6 +7,9 @@
 # launcher stops the rest and exits non-zero.
 #   tests/integration/stack_test.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
+# Job control: the launcher gets its own process group (so the test can signal the whole stack)
+# and does not inherit an ignored SIGINT, as background jobs of non-interactive shells otherwise do.
+set -m
 build=$1 src=$2
 pass=0 fail=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }
@@ -18,9 +21,26 @@ checkx() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 tmp=$(mktemp -d /tmp/bx-stack-XXXXXX)
 launcher=""
 cleanup() {
-  [ -n "$launcher" ] && kill -TERM "$launcher" 2>/dev/null && sleep 1
-  pkill -KILL -f "$tmp" 2>/dev/null
+  if [ -n "$launcher" ]; then
+    kill -TERM -- "-$launcher" 2>/dev/null && sleep 2
+    kill -KILL -- "-$launcher" 2>/dev/null
+  fi
   rm -rf "$tmp"
+}
+
+# Waits (bounded) for the launcher to exit; sets st to its status, or 124 after a forced kill.
+wait_launcher() {
+  local deadline=$((SECONDS + $1))
+  while kill -0 "$launcher" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+  if kill -0 "$launcher" 2>/dev/null; then
+    echo "launcher still running after $1 s; killing its process group"
+    kill -KILL -- "-$launcher" 2>/dev/null
+    wait "$launcher" 2>/dev/null
+    st=124
+  else
+    wait "$launcher"; st=$?
+  fi
+  launcher=""
 }
 trap cleanup EXIT
 
@@ -85,13 +105,10 @@ if start_stack one; then
   check "gateway round trip: /api/auth/jwks via frontend equals users' answer" [ "$same" = yes ]
   check "web UI served at /" grep -q '<html' <(curl -s --max-time 5 "http://127.0.0.1:${port[frontend]}/")
   check "kafka bootstrap address written" test -s "$BOXOFFICE_VAR/kafka.bootstrap"
-  check "dev keys created under var/keys" ls "$BOXOFFICE_VAR"/keys/auth/*.key
+  checkx "dev keys created under var/keys" 'ls "$BOXOFFICE_VAR"/keys/auth/*.key >/dev/null 2>&1'
   check "URLs printed" grep -q "http://localhost:${port[frontend]}/" "$tmp/one.out"
   kill -INT "$launcher"
-  deadline=$((SECONDS + 40))
-  while kill -0 "$launcher" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-  wait "$launcher"; st=$?
-  launcher=""
+  wait_launcher 40
   check "Ctrl-C: launcher exited 0 (status $st)" [ "$st" = 0 ]
   check "Ctrl-C: all stopped cleanly" grep -q 'all stopped cleanly' "$tmp/one.out"
   left=0
@@ -110,10 +127,7 @@ fi
 if start_stack two; then
   victim=$(pgrep -f "$build/bin/boxoffice-booking" | head -n 1)
   kill -KILL "$victim"
-  deadline=$((SECONDS + 40))
-  while kill -0 "$launcher" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-  wait "$launcher"; st=$?
-  launcher=""
+  wait_launcher 40
   check "dead service: launcher exited non-zero (status $st)" [ "$st" != 0 ]
   check "dead service: reported by name" grep -q 'booking (pid [0-9]*) exited unexpectedly' "$tmp/two.out"
   check "dead service: its last log lines shown" grep -q 'last lines of .*booking.log' "$tmp/two.out"

@@ -114,7 +114,7 @@ static bool child_running(pid_t pid, int *status) {
 static bool wait_bootstrap(pid_t pid, const char *path, char *out, size_t out_size) {
     int64_t deadline = bx_now_mono_ms() + BOOTSTRAP_WAIT_MS;
     while (bx_now_mono_ms() < deadline) {
-        int status;
+        int status = 0;
         if (!child_running(pid, &status)) {
             child_pid = 0;
             printf("broker exited early (status %d)\n", status);
