@@ -436,9 +436,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int64_t dur = bx_now_mono_us() - cr->start_us;
     if (cr->responded) {
         bx_metrics_observe(cr->metrics_route, cr->req.status, dur);
-        bx_log_access(cr->req.request_id, cr->req.method_name ? cr->req.method_name : "?",
-                      cr->req.path ? cr->req.path : "?", cr->req.status, dur, cr->req.resp_len,
-                      cr->started ? bx_req_remote(&cr->req) : "");
+        if (bx_log_level_get() <= BX_LOG_INFO) {
+            bx_log_access(cr->req.request_id, cr->req.method_name ? cr->req.method_name : "?",
+                          cr->req.path ? cr->req.path : "?", cr->req.status, dur, cr->req.resp_len,
+                          cr->started ? bx_req_remote(&cr->req) : "");
+        }
     }
     atomic_fetch_sub(&srv->inflight, 1);
     bx_metrics_inflight_add(-1);
