@@ -3,6 +3,7 @@
 #include "boxoffice/arena.h"
 
 #include <stdalign.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,23 @@ struct bx_arena_chunk {
 
 void bx_arena_init(struct bx_arena *a, size_t limit_bytes) {
     a->head = NULL;
+    a->inline_chunk = NULL;
     a->used_bytes = 0;
     a->limit_bytes = limit_bytes ? limit_bytes : BX_ARENA_DEFAULT_LIMIT_BYTES;
+}
+
+void bx_arena_init_inline(struct bx_arena *a, void *buf, size_t buf_size, size_t limit_bytes) {
+    bx_arena_init(a, limit_bytes);
+    BX_ASSERT(((uintptr_t)buf % alignof(max_align_t)) == 0);
+    if (buf_size <= sizeof(struct bx_arena_chunk) + alignof(max_align_t)) {
+        return;
+    }
+    struct bx_arena_chunk *c = buf;
+    c->next = NULL;
+    c->size_bytes = buf_size - sizeof *c;
+    c->used_bytes = 0;
+    a->inline_chunk = c;
+    a->head = c;
 }
 
 void *bx_arena_alloc(struct bx_arena *a, size_t size_bytes) {
@@ -102,9 +118,15 @@ void bx_arena_reset(struct bx_arena *a) {
     struct bx_arena_chunk *c = a->head;
     while (c != NULL) {
         struct bx_arena_chunk *next = c->next;
-        free(c);
+        if (c != a->inline_chunk) {
+            free(c);
+        }
         c = next;
     }
-    a->head = NULL;
+    a->head = a->inline_chunk;
+    if (a->head != NULL) {
+        a->head->next = NULL;
+        a->head->used_bytes = 0;
+    }
     a->used_bytes = 0;
 }

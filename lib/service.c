@@ -59,20 +59,20 @@ static size_t common_vars(const struct bx_service *svc, struct common *c,
     snprintf(port_default, sizeof port_default, "%u", (unsigned)svc->default_port);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     snprintf(threads_default, sizeof threads_default, "%ld",
-             cpus < 2 ? 2 : (cpus > 64 ? 64 : cpus));
+             cpus < 4 ? 4 : (cpus > 64 ? 64 : cpus));
     struct bx_config_var vars[COMMON_VARS] = {
         {"BOXOFFICE_BIND", BX_CFG_STRING, "127.0.0.1",
          "address to listen on (0.0.0.0 in containers)", 1, 64, NULL, &c->bind},
         {port_var, BX_CFG_INT, port_default, "TCP port of this service", 0, 65535, NULL, &c->port},
         {"BOXOFFICE_LOG_LEVEL", BX_CFG_ENUM, "info", "debug, info, warn, error or off", 0, 0,
          log_levels, &c->log_level},
-        {"BOXOFFICE_HTTP_THREADS", BX_CFG_INT, threads_default, "HTTP worker threads (at least 2)",
-         2, 256, NULL, &c->threads},
+        {"BOXOFFICE_HTTP_THREADS", BX_CFG_INT, threads_default,
+         "HTTP worker threads (at least 2; default: CPUs, at least 4)", 2, 256, NULL, &c->threads},
         {"BOXOFFICE_HTTP_MAX_CONNECTIONS", BX_CFG_INT, "4096", "concurrent connections accepted",
          16, 100000, NULL, &c->max_connections},
         {"BOXOFFICE_HTTP_MAX_BODY_BYTES", BX_CFG_INT, "1048576", "largest request body", 1024,
          64 * 1024 * 1024, NULL, &c->max_body_bytes},
-        {"BOXOFFICE_HTTP_MAX_HEADER_BYTES", BX_CFG_INT, "16384", "largest request header block",
+        {"BOXOFFICE_HTTP_MAX_HEADER_BYTES", BX_CFG_INT, "8192", "largest request header block",
          1024, 1024 * 1024, NULL, &c->max_header_bytes},
         {"BOXOFFICE_HTTP_IDLE_TIMEOUT_S", BX_CFG_INT, "60",
          "seconds before an idle connection is closed", 1, 3600, NULL, &c->idle_timeout_s},

@@ -14,12 +14,16 @@
 struct bx_arena_chunk;
 
 struct bx_arena {
-    struct bx_arena_chunk *head; /* newest chunk first */
-    size_t used_bytes;           /* bytes handed out plus chunk overheads */
-    size_t limit_bytes;          /* allocations past this fail (return NULL) */
+    struct bx_arena_chunk *head;         /* newest chunk first */
+    struct bx_arena_chunk *inline_chunk; /* caller-owned first chunk, kept across resets */
+    size_t used_bytes;                   /* bytes handed out plus chunk overheads */
+    size_t limit_bytes;                  /* allocations past this fail (return NULL) */
 };
 
 void bx_arena_init(struct bx_arena *a, size_t limit_bytes);
+/* Like bx_arena_init, with buf (aligned to max_align_t, owned by the caller, outliving the arena)
+ * as the first chunk, so small requests never call malloc. */
+void bx_arena_init_inline(struct bx_arena *a, void *buf, size_t buf_size, size_t limit_bytes);
 /* Aligned to max_align_t; NULL when the limit would be passed. Memory is not zeroed. */
 void *bx_arena_alloc(struct bx_arena *a, size_t size_bytes);
 void *bx_arena_zalloc(struct bx_arena *a, size_t size_bytes);

@@ -166,11 +166,33 @@ static void test_reset_reuse(void **state) {
     bx_arena_reset(&a);
 }
 
+/* The caller's inline buffer serves small allocations first, survives resets and is never freed
+ * (ASan would report a bad free of this stack buffer). */
+static void test_inline_first_chunk(void **state) {
+    (void)state;
+    alignas(max_align_t) unsigned char buf[1024];
+    struct bx_arena a;
+    bx_arena_init_inline(&a, buf, sizeof buf, 0);
+    for (int round = 0; round < 3; round++) {
+        char *s = bx_arena_strdup(&a, "inline");
+        assert_non_null(s);
+        assert_true((unsigned char *)s > buf && (unsigned char *)s < buf + sizeof buf);
+        char *big = bx_arena_alloc(&a, 4000); /* does not fit: a malloc'd chunk */
+        assert_non_null(big);
+        assert_false((unsigned char *)big >= buf && (unsigned char *)big < buf + sizeof buf);
+        memset(big, 'x', 4000);
+        assert_string_equal(s, "inline");
+        bx_arena_reset(&a);
+    }
+    bx_arena_reset(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alignment),         cmocka_unit_test(test_zalloc_zeroes),
-        cmocka_unit_test(test_limit_enforced),    cmocka_unit_test(test_huge_sizes_do_not_wrap),
-        cmocka_unit_test(test_strdup_and_printf), cmocka_unit_test(test_reset_reuse),
+        cmocka_unit_test(test_alignment),          cmocka_unit_test(test_zalloc_zeroes),
+        cmocka_unit_test(test_limit_enforced),     cmocka_unit_test(test_huge_sizes_do_not_wrap),
+        cmocka_unit_test(test_strdup_and_printf),  cmocka_unit_test(test_reset_reuse),
+        cmocka_unit_test(test_inline_first_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
