@@ -38,15 +38,45 @@ void harness_report(bool ok, const char *file, int line, const char *fmt, ...) {
     fflush(stdout);
 }
 
+#define HANDED_OUT_MAX 64
+
+/* Ports are drawn below the kernel's ephemeral range, so that no outgoing connection of a test
+ * running alongside can be holding the port by the time the server binds it. */
 uint16_t harness_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    BX_ASSERT(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    BX_ASSERT(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
-    socklen_t len = sizeof sa;
-    BX_ASSERT(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    static uint16_t handed_out[HANDED_OUT_MAX];
+    static size_t n_handed_out;
+    unsigned lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%u", &lo) != 1 || lo <= 11000) {
+            lo = 32768;
+        }
+        fclose(f);
+    }
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint32_t r;
+        bx_random_bytes(&r, sizeof r);
+        uint16_t port = (uint16_t)(10000 + r % (lo - 10000));
+        bool seen = false;
+        for (size_t i = 0; i < n_handed_out; i++) {
+            seen = seen || handed_out[i] == port;
+        }
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        BX_ASSERT(fd >= 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        bool ok = !seen && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(fd);
+        if (ok) {
+            if (n_handed_out < HANDED_OUT_MAX) {
+                handed_out[n_handed_out++] = port;
+            }
+            return port;
+        }
+    }
+    BX_ASSERT(!"no free port below the ephemeral range");
+    return 0;
 }
 
 pid_t harness_spawn(const char *path, const char *const *env, const char *log_path) {

@@ -44,13 +44,18 @@ wait_launcher() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+# A port below the kernel's ephemeral range (so no outgoing connection can be holding it), not
+# listened on, and not already handed out by this test.
+taken=" "
+free_port() { # sets fp (not called in a subshell, so `taken` is kept)
+  local p lo
+  lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  for _ in $(seq 1 100); do
+    p=$((10000 + RANDOM % (lo - 10000)))
+    [[ "$taken" == *" $p "* ]] && continue
+    if ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then taken="$taken$p "; fp=$p; return; fi
   done
-  echo 0
+  fp=0
 }
 
 names=(frontend catalog users booking ticketgen analytics devkafka)
@@ -60,7 +65,8 @@ start_stack() {
   export BOXOFFICE_VAR="$tmp/$run/var"
   mkdir -p "$BOXOFFICE_VAR"
   for n in "${names[@]}"; do
-    port[$n]=$(free_port)
+    free_port
+    port[$n]=$fp
     export "BOXOFFICE_${n^^}_PORT=${port[$n]}"
   done
   export BOXOFFICE_START_TIMEOUT_S=60 BOXOFFICE_LOG_LEVEL=info
