@@ -3,6 +3,7 @@
 # every test). CMake does the building; this file only wires the steps together.
 .PHONY: all deps build run test test-deps debug check-banned format format-check bench clean
 
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_DIR ?= build/release
 DEBUG_DIR ?= build/debug

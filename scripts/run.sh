@@ -16,7 +16,7 @@ bin="$build/bin"
 cd "$root"
 
 export BOXOFFICE_VAR=${BOXOFFICE_VAR:-var}
-mkdir -p "$BOXOFFICE_VAR/log" "$BOXOFFICE_VAR/keys"
+mkdir -p "$BOXOFFICE_VAR/log" "$BOXOFFICE_VAR/keys" "$BOXOFFICE_VAR/run"
 var=$(cd "$BOXOFFICE_VAR" && pwd)
 
 : "${BOXOFFICE_FRONTEND_PORT:=8080}" "${BOXOFFICE_CATALOG_PORT:=8081}" "${BOXOFFICE_USERS_PORT:=8082}"
@@ -76,9 +76,10 @@ stop_all() {
     fi
     wait "$p" 2>/dev/null
     local st=$?
-    if [ "$st" != 0 ] && [ "$st" != 143 ]; then
+    if [ "$st" != 0 ]; then
       say "$name exited with status $st"; rc=1
     fi
+    rm -f "$var/run/$name.pid"
     pid[$name]=""
   done
   return $rc
@@ -92,10 +93,13 @@ on_signal() {
 }
 trap on_signal INT TERM
 
+# Each process runs in its own session (setsid), so a Ctrl-C in the terminal reaches only this
+# launcher, which then stops them in order with SIGTERM and collects every exit status.
 start() {
   local name=$1
-  "$bin/boxoffice-$name" >>"$var/log/$name.log" 2>&1 &
+  setsid "$bin/boxoffice-$name" >>"$var/log/$name.log" 2>&1 </dev/null &
   pid[$name]=$!
+  echo "${pid[$name]}" >"$var/run/$name.pid"
 }
 
 ready() {
@@ -148,8 +152,9 @@ EOT
 say "ready"
 
 # Watch: the first process that exits on its own is reported and everything stops.
+# (Polling, not `wait -n`: wait -n would consume an exit status that stop_all needs later.)
 while :; do
-  wait -n 2>/dev/null
+  sleep 0.5
   [ "$stopping" = 1 ] && break
   for name in devkafka "${services[@]}"; do
     p=${pid[$name]:-}

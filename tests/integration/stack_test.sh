@@ -20,11 +20,19 @@ checkx() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
 tmp=$(mktemp -d /tmp/bx-stack-XXXXXX)
 launcher=""
+# Services run in sessions of their own (see scripts/run.sh): find them by their pid files.
+kill_services() {
+  local f
+  for f in "$tmp"/*/var/run/*.pid; do
+    [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
+  done
+}
 cleanup() {
   if [ -n "$launcher" ]; then
     kill -TERM -- "-$launcher" 2>/dev/null && sleep 2
     kill -KILL -- "-$launcher" 2>/dev/null
   fi
+  kill_services
   rm -rf "$tmp"
 }
 
@@ -33,8 +41,9 @@ wait_launcher() {
   local deadline=$((SECONDS + $1))
   while kill -0 "$launcher" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
   if kill -0 "$launcher" 2>/dev/null; then
-    echo "launcher still running after $1 s; killing its process group"
+    echo "launcher still running after $1 s; killing it and the services"
     kill -KILL -- "-$launcher" 2>/dev/null
+    kill_services
     wait "$launcher" 2>/dev/null
     st=124
   else
