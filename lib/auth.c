@@ -67,6 +67,18 @@ static enum bx_err write_file_0600(const char *path, const char *data) {
         unlink(tmp);
         return BX_INTERNAL;
     }
+    /* make the rename itself durable: fsync the directory */
+    char dir[512];
+    bx_strlcpy(dir, path, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
     return BX_OK;
 }
 

@@ -227,6 +227,7 @@ static enum bx_err decode_field(const struct bx_json_field *f, json_t *v, void *
                      (long long)max);
             return field_error(err, prefix, f->name, msg);
         }
+        BX_ASSERT(f->kind != BX_JSON_ARRAY || f->items != NULL); /* a schema mistake */
         size_t item_size = f->kind == BX_JSON_ARRAY ? f->items->struct_size : sizeof(char *);
         void *items = count ? bx_arena_zalloc(arena, item_size * count) : NULL;
         if (count && items == NULL) {
