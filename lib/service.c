@@ -15,8 +15,9 @@
 #include "boxoffice/base.h"
 #include "boxoffice/log.h"
 #include "boxoffice/metrics.h"
+#include "boxoffice/revocation.h"
 
-#define COMMON_VARS      10
+#define COMMON_VARS      12
 #define SERVICE_VARS_MAX 48
 
 static struct bx_keyring keyring;
@@ -42,6 +43,8 @@ struct common {
     int64_t idle_timeout_s;
     int64_t drain_timeout_s;
     const char *auth_keys;
+    const char *revocations_url;
+    int64_t revocations_poll_ms;
 };
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
@@ -81,6 +84,12 @@ static size_t common_vars(const struct bx_service *svc, struct common *c,
         {"BOXOFFICE_AUTH_KEYS", BX_CFG_STRING, "var/keys/auth",
          "directory of Ed25519 token keys (<kid>.key secret seeds or <kid>.pub public keys)", 1,
          1024, NULL, &c->auth_keys},
+        {"BOXOFFICE_REVOCATIONS_URL", BX_CFG_STRING, "",
+         "users' revocation feed (http://users:8082/api/auth/revocations); empty: none", 0, 512,
+         NULL, &c->revocations_url},
+        {"BOXOFFICE_REVOCATIONS_POLL_MS", BX_CFG_INT, "1000",
+         "how often the revocation feed is read (a logout is refused everywhere within this + 2 s)",
+         100, 60000, NULL, &c->revocations_poll_ms},
     };
     memcpy(out, vars, sizeof vars);
     return COMMON_VARS;
@@ -89,9 +98,10 @@ static size_t common_vars(const struct bx_service *svc, struct common *c,
 static void usage(const struct bx_service *svc, const struct bx_config_var *vars, size_t n) {
     printf("boxoffice-%s %s: %s\n\n"
            "Usage: boxoffice-%s [--help | --version | keygen DIR]\n\n"
-           "  keygen DIR   create an Ed25519 signing key in DIR when DIR holds none\n\n"
+           "  keygen DIR   create an Ed25519 signing key in DIR when DIR holds none\n%s\n"
            "Configuration (environment):\n",
-           svc->name, BX_VERSION, svc->summary, svc->name);
+           svc->name, BX_VERSION, svc->summary, svc->name,
+           svc->commands_help ? svc->commands_help : "");
     bx_config_print_help(vars, n);
     printf("\nEndpoints: /healthz /readyz /metrics and the service's API.\n");
 }
@@ -125,6 +135,11 @@ static bool ready(void *ctx, char *why, size_t why_size) {
     return current->ready == NULL || current->ready(ctx, why, why_size);
 }
 
+static bool revoked_default(void *ctx, const char *jti) {
+    (void)ctx;
+    return bx_revocations_contains(jti, bx_now_unix_s());
+}
+
 static void raise_fd_limit(void) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -156,8 +171,11 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
         if (strcmp(argv[1], "keygen") == 0 && argc == 3) {
             return keygen(argv[2]);
         }
-        fprintf(stderr, "boxoffice-%s: unknown argument '%s' (try --help)\n", svc->name, argv[1]);
-        return 2;
+        if (svc->command == NULL) {
+            fprintf(stderr, "boxoffice-%s: unknown argument '%s' (try --help)\n", svc->name,
+                    argv[1]);
+            return 2;
+        }
     }
 
     char err[BX_CONFIG_ERROR_MAX];
@@ -186,6 +204,10 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
                 c.auth_keys, svc->name, c.auth_keys);
     }
 
+    if (argc >= 2) {
+        return svc->command(svc->ctx, argc, argv);
+    }
+
     struct bx_error e = {0};
     if (svc->init != NULL && svc->init(svc->ctx, &e) != BX_OK) {
         bx_error("start failed: %s", e.message[0] ? e.message : bx_err_message(e.code));
@@ -206,7 +228,7 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
         .n_routes = svc->n_routes,
         .ctx = svc->ctx,
         .ready = ready,
-        .is_revoked = svc->is_revoked,
+        .is_revoked = svc->is_revoked ? svc->is_revoked : revoked_default,
         .keyring = have_keyring ? &keyring : NULL,
     };
     struct bx_http_server *srv = NULL;
@@ -217,6 +239,10 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
         }
         return 1;
     }
+    if (c.revocations_url[0] != '\0' &&
+        bx_revocations_start(c.revocations_url, c.revocations_poll_ms) != BX_OK) {
+        bx_error("cannot start the revocation poller");
+    }
     bx_info("boxoffice-%s %s listening on http://%s:%u", svc->name, BX_VERSION, c.bind,
             (unsigned)bx_http_port(srv));
 
@@ -226,6 +252,7 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
     bx_info("received %s: draining (up to %llds)", sig == SIGINT ? "SIGINT" : "SIGTERM",
             (long long)c.drain_timeout_s);
     bool drained = bx_http_drain(srv, c.drain_timeout_s * 1000);
+    bx_revocations_stop();
     if (svc->stop != NULL) {
         svc->stop(svc->ctx);
     }

@@ -22,6 +22,14 @@ test_pkgs=(
 pkgs=("${run_pkgs[@]}")
 [ "$want_test" = 1 ] && pkgs+=("${test_pkgs[@]}")
 
+# Node runs the test servers from npm (dynalite). Any node that is there will do (Debian 12's
+# is 18, which tests/package.json is pinned to run on); apt's nodejs and npm only when missing.
+node_pkgs=()
+if [ "$want_test" = 1 ]; then
+  command -v node >/dev/null 2>&1 || node_pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || node_pkgs+=(npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -34,7 +42,7 @@ if [[ " ${missing[*]-} " == *" nginx-light "* ]] && command -v nginx >/dev/null 
   missing=("${missing[@]/nginx-light}")
 fi
 clean=()
-for p in "${missing[@]-}"; do [ -n "$p" ] && clean+=("$p"); done
+for p in "${missing[@]-}" "${node_pkgs[@]-}"; do [ -n "$p" ] && clean+=("$p"); done
 missing=("${clean[@]-}")
 
 if [ "${#missing[@]}" -gt 0 ] && [ -n "${missing[0]}" ]; then
@@ -52,6 +60,19 @@ if [ "${#missing[@]}" -gt 0 ] && [ -n "${missing[0]}" ]; then
   # Debian starts nginx after install on systems with an init; we never use that instance.
   if [[ " ${missing[*]} " == *" nginx"* ]] && command -v service >/dev/null 2>&1; then
     $sudo service nginx stop >/dev/null 2>&1 || true
+  fi
+fi
+
+# npm packages of the tests (tests/package.json, exact versions in tests/package-lock.json) go to
+# tests/node_modules, again only when missing or when the lock file changed since the last install.
+if [ "$want_test" = 1 ]; then
+  tests_dir="$(cd "$(dirname "$0")/.." && pwd)/tests"
+  stamp="$tests_dir/node_modules/.boxoffice-lock.sha256"
+  sum=$(cat "$tests_dir/package.json" "$tests_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    echo "deps: npm ci in tests/ ($(node --version))"
+    (cd "$tests_dir" && npm ci --omit=optional --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$sum" >"$stamp"
   fi
 fi
 exit 0

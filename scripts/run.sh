@@ -32,6 +32,9 @@ export BOXOFFICE_TICKETGEN_URL=${BOXOFFICE_TICKETGEN_URL:-http://127.0.0.1:$BOXO
 export BOXOFFICE_ANALYTICS_URL=${BOXOFFICE_ANALYTICS_URL:-http://127.0.0.1:$BOXOFFICE_ANALYTICS_PORT}
 export BOXOFFICE_WEB_DIR=${BOXOFFICE_WEB_DIR:-$root/web}
 export BOXOFFICE_DEVKAFKA_BOOTSTRAP_FILE=${BOXOFFICE_DEVKAFKA_BOOTSTRAP_FILE:-$var/kafka.bootstrap}
+export BOXOFFICE_USERS_STORE=${BOXOFFICE_USERS_STORE:-lmdb:$var/users}
+# Every service learns logouts from the users service's revocation feed.
+export BOXOFFICE_REVOCATIONS_URL=${BOXOFFICE_REVOCATIONS_URL:-$BOXOFFICE_USERS_URL/api/auth/revocations}
 
 START_TIMEOUT_S=${BOXOFFICE_START_TIMEOUT_S:-60}
 STOP_TIMEOUT_S=${BOXOFFICE_STOP_TIMEOUT_S:-20}
@@ -97,7 +100,12 @@ trap on_signal INT TERM
 # launcher, which then stops them in order with SIGTERM and collects every exit status.
 start() {
   local name=$1
-  setsid "$bin/boxoffice-$name" >>"$var/log/$name.log" 2>&1 </dev/null &
+  if [ "$name" = users ]; then
+    BOXOFFICE_ADMIN_EMAIL=$admin_email BOXOFFICE_ADMIN_PASSWORD=$admin_password \
+      setsid "$bin/boxoffice-$name" >>"$var/log/$name.log" 2>&1 </dev/null &
+  else
+    setsid "$bin/boxoffice-$name" >>"$var/log/$name.log" 2>&1 </dev/null &
+  fi
   pid[$name]=$!
   echo "${pid[$name]}" >"$var/run/$name.pid"
 }
@@ -118,6 +126,17 @@ wait_ready() {
     sleep 0.1
   done
 }
+
+# A demo admin for the organizer pages: its password is made once and kept in var/ (mode 0600).
+admin_email=${BOXOFFICE_ADMIN_EMAIL:-admin@boxoffice.local}
+if [ -z "${BOXOFFICE_ADMIN_PASSWORD:-}" ]; then
+  if [ ! -s "$var/admin-password" ]; then
+    (umask 077; head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$var/admin-password")
+  fi
+  BOXOFFICE_ADMIN_PASSWORD=$(cat "$var/admin-password")
+fi
+admin_password=$BOXOFFICE_ADMIN_PASSWORD
+unset BOXOFFICE_ADMIN_EMAIL BOXOFFICE_ADMIN_PASSWORD # only users is given them
 
 # Development keys, generated once and kept under var/ (never committed).
 "$bin/boxoffice-users" keygen "$BOXOFFICE_AUTH_KEYS" >/dev/null || { say "cannot create keys"; exit 1; }
@@ -145,6 +164,8 @@ cat <<EOT
     ticketgen   http://localhost:${port[ticketgen]}/healthz
     analytics   http://localhost:${port[analytics]}/healthz
     dev kafka   $BOXOFFICE_KAFKA (in-memory, development only; health on :${port[devkafka]})
+
+    demo admin  $admin_email  password: $admin_password  (kept in $var/admin-password)
 
   Press Ctrl-C to stop everything.
 

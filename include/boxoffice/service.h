@@ -30,6 +30,11 @@ struct bx_service {
     bool (*is_revoked)(void *ctx, const char *jti);
     /* After the HTTP server drained. */
     void (*stop)(void *ctx);
+    /* Subcommands ("boxoffice-users create-admin ..."): argv[1] not a built-in option runs this
+     * after configuration, logging and keys are loaded, instead of serving; its return value is
+     * the exit status. commands_help is printed by --help. */
+    int (*command)(void *ctx, int argc, char **argv);
+    const char *commands_help;
 };
 
 /* Runs the process; returns its exit status. */

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: Apache-2.0
+// The users service over HTTP, through the gateway, on a real store: register (validation, email
+// uniqueness, the concurrent-register race), log in (wrong password and unknown email alike,
+// throttling with Retry-After), profile, password change (other sessions revoked), role grants,
+// logout (refused by users at once and by another service after its next feed poll), JWKS, and
+// the create-admin command.
+//   test_users USERS-BIN FRONTEND-BIN TESTSERVER-BIN STORE-URL-PREFIX
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "boxoffice/base.h"
+#include "boxoffice/auth.h"
+#include "boxoffice/httpc.h"
+#include "harness.h"
+
+#define RACE_THREADS 16
+#define ADMIN_EMAIL "root@boxoffice.test"
+#define ADMIN_PASSWORD "correct horse battery"
+
+static uint16_t fe_port, users_port, ts_port;
+
+struct res {
+    long status;
+    json_t *body;
+    char retry_after[16];
+};
+
+static struct res call(uint16_t port, const char *method, const char *path, const char *token,
+                       const char *body) {
+    char url[256], auth[1200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
+    const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+    if (token != NULL) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[1] = auth;
+    }
+    struct bx_httpc_request req = {.method = method,
+                                   .url = url,
+                                   .headers = headers,
+                                   .body = body,
+                                   .body_len = body ? strlen(body) : 0,
+                                   .timeout_ms = 20000};
+    struct bx_httpc_response r;
+    struct res out = {0};
+    if (bx_httpc_do(&req, &r) == BX_OK) {
+        out.status = r.status;
+        out.body = r.body_len ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+        const char *ra = bx_httpc_header(&r, "Retry-After");
+        bx_strlcpy(out.retry_after, ra ? ra : "", sizeof out.retry_after);
+    }
+    bx_httpc_response_free(&r);
+    return out;
+}
+
+static const char *str(json_t *o, const char *path) {
+    char buf[128];
+    bx_strlcpy(buf, path, sizeof buf);
+    char *dot = strchr(buf, '.');
+    if (dot != NULL) {
+        *dot = '\0';
+        return json_string_value(json_object_get(json_object_get(o, buf), dot + 1));
+    }
+    return json_string_value(json_object_get(o, path));
+}
+
+static bool err_is(const struct res *r, long status, const char *code, const char *field) {
+    return r->status == status && str(r->body, "error.code") != NULL &&
+           strcmp(str(r->body, "error.code"), code) == 0 &&
+           (field == NULL ||
+            (str(r->body, "error.field") && strcmp(str(r->body, "error.field"), field) == 0));
+}
+
+static void drop(struct res *r) {
+    json_decref(r->body);
+    r->body = NULL;
+}
+
+static bool login(const char *email, const char *password, char *token, size_t size) {
+    char body[512];
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
+    struct res r = call(fe_port, "POST", "/api/sessions", NULL, body);
+    bool ok = r.status == 201 && str(r.body, "token") != NULL;
+    if (ok) {
+        bx_strlcpy(token, str(r.body, "token"), size);
+    }
+    drop(&r);
+    return ok;
+}
+
+static _Atomic int race_created, race_taken, race_other;
+static char race_email[64];
+
+static void *race_register(void *arg) {
+    (void)arg;
+    char body[256];
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"long enough pw\",\"name\":\"R\"}",
+             race_email);
+    struct res r = call(users_port, "POST", "/api/users", NULL, body);
+    if (r.status == 201) {
+        atomic_fetch_add(&race_created, 1);
+    } else if (err_is(&r, 409, "email_taken", NULL)) {
+        atomic_fetch_add(&race_taken, 1);
+    } else {
+        atomic_fetch_add(&race_other, 1);
+    }
+    drop(&r);
+    return NULL;
+}
+
+static void test_register(void) {
+    struct res r = call(fe_port, "POST", "/api/users", NULL,
+                        "{\"email\":\"  Ada@Example.COM \",\"password\":\"analytical engine\","
+                        "\"name\":\"Ada Lovelace\"}");
+    CHECK(r.status == 201 && strcmp(str(r.body, "email"), "ada@example.com") == 0 &&
+              strcmp(str(r.body, "role"), "customer") == 0 &&
+              json_is_null(json_object_get(r.body, "phone")) && str(r.body, "id") != NULL &&
+              str(r.body, "created_at") != NULL && json_object_get(r.body, "password") == NULL &&
+              json_object_get(r.body, "password_hash") == NULL,
+          "register -> 201 User, email normalised, no password in the answer");
+    drop(&r);
+    r = call(fe_port, "POST", "/api/users", NULL,
+             "{\"email\":\"ADA@example.com\",\"password\":\"another password\",\"name\":\"X\"}");
+    CHECK(err_is(&r, 409, "email_taken", NULL), "same email in other case -> 409 email_taken");
+    drop(&r);
+    r = call(fe_port, "POST", "/api/users", NULL,
+             "{\"email\":\"bob@example.com\",\"password\":\"short\",\"name\":\"Bob\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "password"), "short password -> 422 field password");
+    drop(&r);
+    r = call(fe_port, "POST", "/api/users", NULL,
+             "{\"email\":\"not-an-email\",\"password\":\"long enough pw\",\"name\":\"Bob\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "email"), "bad email -> 422 field email");
+    drop(&r);
+    r = call(fe_port, "POST", "/api/users", NULL,
+             "{\"email\":\"bob@example.com\",\"password\":\"long enough pw\",\"name\":\"Bob\","
+             "\"role\":\"admin\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "role"), "extra field (role) -> 422 naming it");
+    drop(&r);
+    r = call(fe_port, "POST", "/api/users", NULL, "{\"email\":");
+    CHECK(err_is(&r, 400, "invalid_json", NULL), "malformed body -> 400 invalid_json");
+    drop(&r);
+
+    for (int round = 0; round < 3; round++) {
+        snprintf(race_email, sizeof race_email, "race%d@example.com", round);
+        atomic_store(&race_created, 0);
+        atomic_store(&race_taken, 0);
+        atomic_store(&race_other, 0);
+        pthread_t t[RACE_THREADS];
+        for (int i = 0; i < RACE_THREADS; i++) {
+            pthread_create(&t[i], NULL, race_register, NULL);
+        }
+        for (int i = 0; i < RACE_THREADS; i++) {
+            pthread_join(t[i], NULL);
+        }
+        CHECK(atomic_load(&race_created) == 1 && atomic_load(&race_taken) == RACE_THREADS - 1,
+              "race %d: %d concurrent registrations -> %d created, %d email_taken, %d other",
+              round, RACE_THREADS, atomic_load(&race_created), atomic_load(&race_taken),
+              atomic_load(&race_other));
+    }
+}
+
+static void test_sessions(void) {
+    char token[1024], token2[1024];
+    struct res r = call(fe_port, "POST", "/api/sessions", NULL,
+                        "{\"email\":\"ada@example.com\",\"password\":\"wrong password\"}");
+    struct res r2 = call(fe_port, "POST", "/api/sessions", NULL,
+                         "{\"email\":\"nobody@example.com\",\"password\":\"wrong password\"}");
+    char *b1 = json_dumps(r.body, JSON_COMPACT), *b2 = json_dumps(r2.body, JSON_COMPACT);
+    CHECK(r.status == 401 && r2.status == 401 && b1 && b2 && strcmp(b1, b2) == 0,
+          "wrong password and unknown email answer identically (401)");
+    free(b1);
+    free(b2);
+    drop(&r);
+    drop(&r2);
+    CHECK(login(" ADA@example.com", "analytical engine", token, sizeof token),
+          "log in -> 201 with a token");
+    r = call(fe_port, "POST", "/api/sessions", NULL,
+             "{\"email\":\"ada@example.com\",\"password\":\"analytical engine\"}");
+    CHECK(r.status == 201 && str(r.body, "expires_at") != NULL &&
+              strcmp(str(r.body, "user.email"), "ada@example.com") == 0,
+          "session has expires_at and the user");
+    bx_strlcpy(token2, str(r.body, "token") ? str(r.body, "token") : "", sizeof token2);
+    drop(&r);
+
+    r = call(fe_port, "GET", "/api/users/me", token, NULL);
+    CHECK(r.status == 200 && strcmp(str(r.body, "email"), "ada@example.com") == 0,
+          "GET /api/users/me through the gateway");
+    drop(&r);
+    r = call(fe_port, "GET", "/api/users/me", NULL, NULL);
+    CHECK(err_is(&r, 401, "unauthorized", NULL), "me without a token -> 401");
+    drop(&r);
+    r = call(fe_port, "PATCH", "/api/users/me", token,
+             "{\"name\":\"Augusta Ada King\",\"phone\":\"+44 20 7946 0000\"}");
+    CHECK(r.status == 200 && strcmp(str(r.body, "name"), "Augusta Ada King") == 0 &&
+              strcmp(str(r.body, "phone"), "+44 20 7946 0000") == 0,
+          "PATCH me: name and phone");
+    drop(&r);
+    r = call(fe_port, "PATCH", "/api/users/me", token, "{\"phone\":\"call me\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "phone"), "bad phone -> 422 field phone");
+    drop(&r);
+    r = call(fe_port, "PATCH", "/api/users/me", token, "{\"email\":\"race0@example.com\"}");
+    CHECK(err_is(&r, 409, "email_taken", "email"), "email change to a taken one -> 409");
+    drop(&r);
+    r = call(fe_port, "PATCH", "/api/users/me", token, "{\"phone\":null}");
+    CHECK(r.status == 200 && json_is_null(json_object_get(r.body, "phone")),
+          "PATCH phone null clears it");
+    drop(&r);
+
+    r = call(fe_port, "POST", "/api/users/me/password", token,
+             "{\"old_password\":\"not it at all\",\"new_password\":\"difference engine\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "old_password"), "wrong old password -> 422");
+    drop(&r);
+    r = call(fe_port, "POST", "/api/users/me/password", token,
+             "{\"old_password\":\"analytical engine\",\"new_password\":\"difference engine\"}");
+    CHECK(r.status == 204, "password change -> 204");
+    drop(&r);
+    r = call(fe_port, "GET", "/api/users/me", token2, NULL);
+    CHECK(r.status == 401, "the other session is revoked by the password change");
+    drop(&r);
+    r = call(fe_port, "GET", "/api/users/me", token, NULL);
+    CHECK(r.status == 200, "the session that changed the password lives on");
+    drop(&r);
+    char t3[1024];
+    CHECK(!login("ada@example.com", "analytical engine", t3, sizeof t3), "old password refused");
+    CHECK(login("ada@example.com", "difference engine", t3, sizeof t3), "new password accepted");
+
+    /* logout: users refuses at once; another service after its next poll of the feed */
+    r = call(ts_port, "GET", "/auth/user", t3, NULL);
+    CHECK(r.status == 200, "another service accepts the token before logout");
+    drop(&r);
+    r = call(fe_port, "DELETE", "/api/sessions/current", t3, NULL);
+    CHECK(r.status == 204, "logout -> 204");
+    drop(&r);
+    r = call(fe_port, "GET", "/api/users/me", t3, NULL);
+    CHECK(r.status == 401, "users refuses the logged-out token at once");
+    drop(&r);
+    int64_t deadline = bx_now_mono_ms() + 10000;
+    long st = 0;
+    while (bx_now_mono_ms() < deadline) {
+        r = call(ts_port, "GET", "/auth/user", t3, NULL);
+        st = r.status;
+        drop(&r);
+        if (st == 401) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    CHECK(st == 401, "another service refuses the logged-out token after a feed poll");
+}
+
+static void test_throttle(void) {
+    struct res r = call(fe_port, "POST", "/api/users", NULL,
+                        "{\"email\":\"eve@example.com\",\"password\":\"eve's password\","
+                        "\"name\":\"Eve\"}");
+    drop(&r);
+    long last = 0;
+    char retry[16] = "";
+    for (int i = 0; i < 8 && last != 429; i++) {
+        r = call(fe_port, "POST", "/api/sessions", NULL,
+                 "{\"email\":\"eve@example.com\",\"password\":\"guess guess\"}");
+        last = r.status;
+        bx_strlcpy(retry, r.retry_after, sizeof retry);
+        drop(&r);
+    }
+    CHECK(last == 429 && retry[0] != '\0', "repeated failures -> 429 with Retry-After (%s)",
+          retry);
+    r = call(fe_port, "POST", "/api/sessions", NULL,
+             "{\"email\":\"eve@example.com\",\"password\":\"eve's password\"}");
+    CHECK(r.status == 429, "even the right password waits while locked out");
+    drop(&r);
+}
+
+static void test_roles(void) {
+    char admin[1024], ada[1024], staff[1024];
+    CHECK(login(ADMIN_EMAIL, ADMIN_PASSWORD, admin, sizeof admin),
+          "admin from BOXOFFICE_ADMIN_EMAIL/PASSWORD logs in");
+    CHECK(login("ada@example.com", "difference engine", ada, sizeof ada), "ada logs in");
+    struct res me = call(fe_port, "GET", "/api/users/me", ada, NULL);
+    char path[128];
+    snprintf(path, sizeof path, "/api/users/%s/role", str(me.body, "id"));
+    drop(&me);
+    struct res r = call(fe_port, "POST", path, ada, "{\"role\":\"admin\"}");
+    CHECK(err_is(&r, 403, "forbidden", NULL), "a customer cannot grant roles -> 403");
+    drop(&r);
+    r = call(fe_port, "POST", path, admin, "{\"role\":\"wizard\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "role"), "unknown role -> 422");
+    drop(&r);
+    r = call(fe_port, "POST", path, admin, "{\"role\":\"staff\"}");
+    CHECK(r.status == 200 && strcmp(str(r.body, "role"), "staff") == 0, "admin grants staff");
+    drop(&r);
+    r = call(fe_port, "POST", "/api/users/0000/role", admin, "{\"role\":\"staff\"}");
+    CHECK(err_is(&r, 404, "not_found", NULL), "unknown user -> 404");
+    drop(&r);
+    r = call(users_port, "GET", "/api/users/me", ada, NULL);
+    CHECK(r.status == 401, "a role change ends the sessions minted under the old role");
+    drop(&r);
+    CHECK(login("ada@example.com", "difference engine", staff, sizeof staff), "log in again");
+    r = call(ts_port, "GET", "/auth/staff", staff, NULL);
+    CHECK(r.status == 200 && strcmp(str(r.body, "role"), "staff") == 0,
+          "the new token carries the staff role to other services");
+    drop(&r);
+    r = call(fe_port, "GET", "/api/auth/jwks", NULL, NULL);
+    json_t *keys = json_object_get(r.body, "keys");
+    CHECK(r.status == 200 && json_array_size(keys) >= 1 &&
+              strcmp(json_string_value(json_object_get(json_array_get(keys, 0), "crv")),
+                     "Ed25519") == 0,
+          "JWKS lists the Ed25519 key");
+    drop(&r);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s USERS-BIN FRONTEND-BIN TESTSERVER-BIN STORE-PREFIX\n", argv[0]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    char dir[] = "/tmp/bx-users-XXXXXX";
+    BX_ASSERT(mkdtemp(dir) != NULL);
+    char keys[128], ulog[128], flog[128], tlog[128];
+    snprintf(keys, sizeof keys, "%s/keys", dir);
+    snprintf(ulog, sizeof ulog, "%s/users.log", dir);
+    snprintf(flog, sizeof flog, "%s/frontend.log", dir);
+    snprintf(tlog, sizeof tlog, "%s/testserver.log", dir);
+    struct bx_key key;
+    BX_ASSERT(bx_keyring_generate(keys, &key) == BX_OK);
+    users_port = harness_free_port();
+    fe_port = harness_free_port();
+    ts_port = harness_free_port();
+    char e[10][300];
+    snprintf(e[0], sizeof e[0], "BOXOFFICE_USERS_PORT=%u", (unsigned)users_port);
+    snprintf(e[1], sizeof e[1], "BOXOFFICE_AUTH_KEYS=%s", keys);
+    if (strcmp(argv[4], "lmdb") == 0) {
+        snprintf(e[2], sizeof e[2], "BOXOFFICE_USERS_STORE=lmdb:%s/users", dir);
+    } else {
+        snprintf(e[2], sizeof e[2], "BOXOFFICE_USERS_STORE=%s", argv[4]);
+    }
+    const char *users_env[] = {e[0], e[1], e[2], "BOXOFFICE_ADMIN_EMAIL=" ADMIN_EMAIL,
+                               "BOXOFFICE_ADMIN_PASSWORD=" ADMIN_PASSWORD,
+                               "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    pid_t users_pid = harness_spawn(argv[1], users_env, ulog);
+    snprintf(e[3], sizeof e[3], "BOXOFFICE_FRONTEND_PORT=%u", (unsigned)fe_port);
+    snprintf(e[4], sizeof e[4], "BOXOFFICE_USERS_URL=http://127.0.0.1:%u", (unsigned)users_port);
+    const char *fe_env[] = {e[3], e[4], "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    pid_t fe_pid = harness_spawn(argv[2], fe_env, flog);
+    snprintf(e[5], sizeof e[5], "BOXOFFICE_TESTSERVER_PORT=%u", (unsigned)ts_port);
+    snprintf(e[6], sizeof e[6],
+             "BOXOFFICE_REVOCATIONS_URL=http://127.0.0.1:%u/api/auth/revocations",
+             (unsigned)users_port);
+    const char *ts_env[] = {e[5], e[1], e[6], "BOXOFFICE_REVOCATIONS_POLL_MS=500",
+                            "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    pid_t ts_pid = harness_spawn(argv[3], ts_env, tlog);
+    bool up = harness_wait_ok(users_port, "/readyz", 30000) &&
+              harness_wait_ok(fe_port, "/healthz", 20000) &&
+              harness_wait_ok(ts_port, "/healthz", 20000);
+    CHECK(up, "users, gateway and another service are up");
+    if (up) {
+        test_register();
+        test_sessions();
+        test_throttle();
+        test_roles();
+    }
+    int st = harness_stop(users_pid, SIGTERM, 20000);
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "users SIGTERM -> exit 0");
+    harness_stop(fe_pid, SIGTERM, 20000);
+    harness_stop(ts_pid, SIGTERM, 20000);
+
+    /* create-admin on the same store, with the service stopped */
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd,
+             "%s='%s' BOXOFFICE_AUTH_KEYS='%s' BOXOFFICE_LOG_LEVEL=warn "
+             "BOXOFFICE_ADMIN_PASSWORD='second admin pw' '%s' create-admin Grace@Example.com "
+             ">>'%s' 2>&1",
+             "BOXOFFICE_USERS_STORE", strchr(e[2], '=') + 1, keys, argv[1], ulog);
+    CHECK(system(cmd) == 0, "boxoffice-users create-admin exits 0");
+    if (harness_failures) {
+        harness_tail(ulog, 30);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return harness_finish("test_users");
+}
