@@ -17,8 +17,8 @@
 #include "boxoffice/httpc.h"
 #include "boxoffice/log.h"
 
-#define PROBE_MAX 64
-#define FEED_OVERLAP_S 10     /* re-read this much of the feed each poll: clocks and late writes */
+#define PROBE_MAX           64
+#define FEED_OVERLAP_S      10 /* re-read this much of the feed each poll: clocks and late writes */
 #define FEED_FIRST_WINDOW_S 3900
 
 struct slot {

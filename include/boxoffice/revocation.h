@@ -12,7 +12,7 @@
 
 #include "boxoffice/err.h"
 
-#define BX_REVOCATIONS_SLOTS 65536
+#define BX_REVOCATIONS_SLOTS           65536
 #define BX_REVOCATIONS_POLL_TIMEOUT_MS 2000
 
 /* Adds a revoked jti valid until exp (Unix s). False when the set is full of live entries. */

@@ -48,9 +48,9 @@ int users_email_normalize(const char *in, char out[USERS_EMAIL_MAX + 1]) {
 json_t *users_json(const struct user *u) {
     char created[21];
     bx_format_rfc3339(u->created_at, created);
-    return json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s}", "id", u->id, "email", u->email, "name",
-                     u->name, "phone", u->phone[0] ? u->phone : NULL, "role",
-                     bx_role_name(u->role), "created_at", created);
+    return json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s}", "id", u->id, "email", u->email, "name", u->name,
+                     "phone", u->phone[0] ? u->phone : NULL, "role", bx_role_name(u->role),
+                     "created_at", created);
 }
 
 static json_t *record_json(const struct user *u) {
@@ -78,8 +78,7 @@ static enum bx_err parse_record(const char *text, size_t len, struct user *u) {
         copy_str(o, "name", u->name, sizeof u->name) ||
         copy_str(o, "phone", u->phone, sizeof u->phone) ||
         copy_str(o, "password_hash", u->password_hash, sizeof u->password_hash) || role == NULL ||
-        bx_role_parse(role, &u->role) != 0 ||
-        !json_is_integer(json_object_get(o, "created_at"))) {
+        bx_role_parse(role, &u->role) != 0 || !json_is_integer(json_object_get(o, "created_at"))) {
         e = BX_INTERNAL;
     } else {
         u->created_at = (int64_t)json_integer_value(json_object_get(o, "created_at"));
@@ -127,8 +126,8 @@ enum bx_err users_load_by_email(const char *email, struct user *u) {
     return e;
 }
 
-static enum bx_err put_json(const char *key, json_t *v, enum bx_kv_put_mode mode,
-                            uint64_t expected, uint64_t *version_out) {
+static enum bx_err put_json(const char *key, json_t *v, enum bx_kv_put_mode mode, uint64_t expected,
+                            uint64_t *version_out) {
     if (v == NULL) {
         return BX_INTERNAL;
     }
@@ -150,8 +149,7 @@ static enum bx_err put_json(const char *key, json_t *v, enum bx_kv_put_mode mode
 static enum bx_err claim_email(const char *email, const char *id) {
     char key[BX_KV_KEY_MAX_BYTES];
     snprintf(key, sizeof key, "email:%s", email);
-    enum bx_err e =
-        put_json(key, json_pack("{s:s}", "user_id", id), BX_KV_PUT_IF_ABSENT, 0, NULL);
+    enum bx_err e = put_json(key, json_pack("{s:s}", "user_id", id), BX_KV_PUT_IF_ABSENT, 0, NULL);
     return e == BX_CONFLICT ? BX_EMAIL_TAKEN : e;
 }
 
@@ -202,13 +200,24 @@ struct register_body {
 };
 
 static const struct bx_json_field register_fields[] = {
-    {.name = "email", .kind = BX_JSON_STRING, .offset = offsetof(struct register_body, email),
-     .required = true, .min = 3, .max = USERS_EMAIL_MAX + 16},
-    {.name = "password", .kind = BX_JSON_STRING,
-     .offset = offsetof(struct register_body, password), .required = true,
-     .min = USERS_PASSWORD_MIN, .max = USERS_PASSWORD_MAX},
-    {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct register_body, name),
-     .required = true, .min = 1, .max = USERS_NAME_MAX},
+    {.name = "email",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct register_body, email),
+     .required = true,
+     .min = 3,
+     .max = USERS_EMAIL_MAX + 16},
+    {.name = "password",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct register_body, password),
+     .required = true,
+     .min = USERS_PASSWORD_MIN,
+     .max = USERS_PASSWORD_MAX},
+    {.name = "name",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct register_body, name),
+     .required = true,
+     .min = 1,
+     .max = USERS_NAME_MAX},
 };
 
 static const struct bx_json_schema register_schema = {
@@ -284,12 +293,22 @@ struct patch_body {
 };
 
 static const struct bx_json_field patch_fields[] = {
-    {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct patch_body, name),
-     .min = 1, .max = USERS_NAME_MAX},
-    {.name = "phone", .kind = BX_JSON_STRING, .offset = offsetof(struct patch_body, phone),
-     .nullable = true, .min = 3, .max = USERS_PHONE_MAX},
-    {.name = "email", .kind = BX_JSON_STRING, .offset = offsetof(struct patch_body, email),
-     .min = 3, .max = USERS_EMAIL_MAX + 16},
+    {.name = "name",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct patch_body, name),
+     .min = 1,
+     .max = USERS_NAME_MAX},
+    {.name = "phone",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct patch_body, phone),
+     .nullable = true,
+     .min = 3,
+     .max = USERS_PHONE_MAX},
+    {.name = "email",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct patch_body, email),
+     .min = 3,
+     .max = USERS_EMAIL_MAX + 16},
 };
 
 static const struct bx_json_schema patch_schema = {patch_fields, BX_ARRAY_LEN(patch_fields),
@@ -372,12 +391,18 @@ struct password_body {
 };
 
 static const struct bx_json_field password_fields[] = {
-    {.name = "old_password", .kind = BX_JSON_STRING,
-     .offset = offsetof(struct password_body, old_password), .required = true, .min = 1,
+    {.name = "old_password",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct password_body, old_password),
+     .required = true,
+     .min = 1,
      .max = USERS_PASSWORD_MAX},
-    {.name = "new_password", .kind = BX_JSON_STRING,
-     .offset = offsetof(struct password_body, new_password), .required = true,
-     .min = USERS_PASSWORD_MIN, .max = USERS_PASSWORD_MAX},
+    {.name = "new_password",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct password_body, new_password),
+     .required = true,
+     .min = USERS_PASSWORD_MIN,
+     .max = USERS_PASSWORD_MAX},
 };
 
 static const struct bx_json_schema password_schema = {
@@ -429,8 +454,11 @@ struct role_body {
 };
 
 static const struct bx_json_field role_fields[] = {
-    {.name = "role", .kind = BX_JSON_ENUM, .offset = offsetof(struct role_body, role),
-     .required = true, .choices = role_choices},
+    {.name = "role",
+     .kind = BX_JSON_ENUM,
+     .offset = offsetof(struct role_body, role),
+     .required = true,
+     .choices = role_choices},
 };
 
 static const struct bx_json_schema role_schema = {role_fields, BX_ARRAY_LEN(role_fields),

@@ -41,9 +41,9 @@ enum bx_err users_hash_password(const char *password, char out[USERS_HASH_MAX]) 
     if (!acquire()) {
         return BX_UNAVAILABLE;
     }
-    int rc = crypto_pwhash_str_alg(out, password, strlen(password),
-                                   crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                   crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13);
+    int rc =
+        crypto_pwhash_str_alg(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13);
     sem_post(&slots);
     if (rc != 0) {
         bx_error("crypto_pwhash_str_alg failed (out of memory?)");

@@ -14,8 +14,8 @@
 #include "users.h"
 
 #define LOGIN_FREE_FAILURES_EMAIL 5
-#define LOGIN_FREE_FAILURES_ADDR 20
-#define JWKS_MAX_BYTES 4096
+#define LOGIN_FREE_FAILURES_ADDR  20
+#define JWKS_MAX_BYTES            4096
 
 static enum bx_err get_json(const char *key, json_t **out, uint64_t *version) {
     char *text = NULL;
@@ -77,8 +77,8 @@ static enum bx_err feed_append(json_t *arr, void *arg) {
     if (json_array_size(arr) >= USERS_FEED_BUCKET_MAX) {
         return BX_UNAVAILABLE;
     }
-    json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "jti", f->jti, "exp",
-                                         (json_int_t)f->exp, "at", (json_int_t)f->at));
+    json_array_append_new(arr, json_pack("{s:s,s:I,s:I}", "jti", f->jti, "exp", (json_int_t)f->exp,
+                                         "at", (json_int_t)f->at));
     return BX_OK;
 }
 
@@ -179,10 +179,18 @@ struct login_body {
 };
 
 static const struct bx_json_field login_fields[] = {
-    {.name = "email", .kind = BX_JSON_STRING, .offset = offsetof(struct login_body, email),
-     .required = true, .min = 1, .max = USERS_EMAIL_MAX + 16},
-    {.name = "password", .kind = BX_JSON_STRING, .offset = offsetof(struct login_body, password),
-     .required = true, .min = 1, .max = USERS_PASSWORD_MAX},
+    {.name = "email",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct login_body, email),
+     .required = true,
+     .min = 1,
+     .max = USERS_EMAIL_MAX + 16},
+    {.name = "password",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct login_body, password),
+     .required = true,
+     .min = 1,
+     .max = USERS_PASSWORD_MAX},
 };
 
 static const struct bx_json_schema login_schema = {login_fields, BX_ARRAY_LEN(login_fields),
@@ -192,8 +200,8 @@ static enum bx_err throttled(struct bx_req *req, int64_t wait_s) {
     char retry[24];
     snprintf(retry, sizeof retry, "%lld", (long long)wait_s);
     bx_resp_header(req, "Retry-After", retry);
-    return bx_req_fail(req, BX_RATE_LIMITED, NULL,
-                       "Too many failed log-ins; retry in %lld s.", (long long)wait_s);
+    return bx_req_fail(req, BX_RATE_LIMITED, NULL, "Too many failed log-ins; retry in %lld s.",
+                       (long long)wait_s);
 }
 
 enum bx_err users_login(struct bx_req *req) {
@@ -257,9 +265,9 @@ enum bx_err users_login(struct bx_req *req) {
     }
     char expires[21];
     bx_format_rfc3339(c.exp, expires);
-    return bx_respond_json(req, 201,
-                           json_pack("{s:s,s:s,s:o}", "token", token, "expires_at", expires,
-                                     "user", users_json(&u)));
+    return bx_respond_json(
+        req, 201,
+        json_pack("{s:s,s:s,s:o}", "token", token, "expires_at", expires, "user", users_json(&u)));
 }
 
 enum bx_err users_logout(struct bx_req *req) {
@@ -299,8 +307,8 @@ enum bx_err users_revocations(struct bx_req *req) {
             json_t *at = json_object_get(it, "at");
             if (json_is_integer(exp) && json_integer_value(exp) > now && json_is_integer(at) &&
                 json_integer_value(at) >= since) {
-                json_array_append_new(items, json_pack("{s:O,s:O}", "jti",
-                                                       json_object_get(it, "jti"), "exp", exp));
+                json_array_append_new(
+                    items, json_pack("{s:O,s:O}", "jti", json_object_get(it, "jti"), "exp", exp));
             }
         }
         json_decref(arr);

@@ -11,7 +11,7 @@
 #include "boxoffice/base.h"
 #include "users.h"
 
-#define THROTTLE_WINDOW_MS (15 * 60 * 1000)
+#define THROTTLE_WINDOW_MS  (15 * 60 * 1000)
 #define THROTTLE_MAX_WAIT_S (15 * 60)
 
 struct slot {

@@ -18,17 +18,17 @@
 #include "boxoffice/http.h"
 #include "boxoffice/kv.h"
 
-#define USERS_EMAIL_MAX 254
-#define USERS_NAME_MAX 100
-#define USERS_PHONE_MAX 32
-#define USERS_PASSWORD_MIN 10
-#define USERS_PASSWORD_MAX 256
-#define USERS_ID_MAX 40
-#define USERS_HASH_MAX 160 /* crypto_pwhash_STRBYTES is 128 */
-#define USERS_SESSIONS_MAX 20
-#define USERS_CAS_ATTEMPTS 8
+#define USERS_EMAIL_MAX       254
+#define USERS_NAME_MAX        100
+#define USERS_PHONE_MAX       32
+#define USERS_PASSWORD_MIN    10
+#define USERS_PASSWORD_MAX    256
+#define USERS_ID_MAX          40
+#define USERS_HASH_MAX        160 /* crypto_pwhash_STRBYTES is 128 */
+#define USERS_SESSIONS_MAX    20
+#define USERS_CAS_ATTEMPTS    8
 #define USERS_FEED_BUCKET_MAX 4000 /* revocations recorded per minute before logout answers 503 */
-#define USERS_FEED_WINDOW_S 3900   /* how far back /api/auth/revocations looks: max token TTL + */
+#define USERS_FEED_WINDOW_S   3900 /* how far back /api/auth/revocations looks: max token TTL + */
 
 struct users {
     /* configuration */

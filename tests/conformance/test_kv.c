@@ -598,16 +598,6 @@ static int run_lmdb(void) {
     return harness_finish("conformance.kv.lmdb");
 }
 
-static bool port_open(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    BX_ASSERT(fd >= 0);
-    struct sockaddr_in sa = {
-        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
 /* DynamoDB only: a missing table and a server that is gone read as unavailable, promptly. */
 static void test_dynamodb_unavailable(uint16_t port) {
     char other[URL_MAX_BYTES];
@@ -640,37 +630,13 @@ static void test_dynamodb_unavailable(uint16_t port) {
 }
 
 static int run_dynalite(const char *node, const char *script) {
-    uint16_t port = harness_free_port();
-    char port_s[8], log_path[] = "/tmp/bx-kv-dynalite-XXXXXX";
-    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
+    char log_path[] = "/tmp/bx-kv-dynalite-XXXXXX";
     int log_fd = mkstemp(log_path);
     BX_ASSERT(log_fd >= 0);
-    pid_t pid = fork();
-    BX_ASSERT(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        dup2(log_fd, STDOUT_FILENO);
-        dup2(log_fd, STDERR_FILENO);
-        execlp(node, node, script, port_s, (char *)NULL);
-        fprintf(stderr, "cannot run %s: %s\n", node, strerror(errno));
-        _exit(127);
-    }
     close(log_fd);
-    /* dummy credentials: never send real ones to an emulator */
-    setenv("AWS_ACCESS_KEY_ID", "bx-conformance", 1);
-    setenv("AWS_SECRET_ACCESS_KEY", "bx-conformance-secret", 1);
-    unsetenv("AWS_SESSION_TOKEN");
-    setenv("NO_PROXY", "127.0.0.1", 1);
-    setenv("no_proxy", "127.0.0.1", 1);
-    int64_t deadline = bx_now_mono_ms() + DYNALITE_WAIT_MS;
-    bool up = false, exited = false;
-    while (!up && !exited && bx_now_mono_ms() < deadline) {
-        up = port_open(port);
-        exited = !up && waitpid(pid, NULL, WNOHANG) == pid;
-        if (!up && !exited) {
-            usleep(50 * 1000);
-        }
-    }
+    uint16_t port = 0;
+    pid_t pid = harness_dynalite(node, script, log_path, &port);
+    bool up = pid > 0, exited = !up;
     CHECK(up, "dynalite accepts on 127.0.0.1:%u (%s %s)", (unsigned)port, node, script);
     char url[URL_MAX_BYTES];
     snprintf(url, sizeof url,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -213,6 +214,57 @@ void harness_tail(const char *path, int lines) {
     if (system(cmd) != 0) {
         printf("    (no log at %s)\n", path);
     }
+}
+
+#define DYNALITE_WAIT_MS 20000
+
+bool harness_port_open(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    BX_ASSERT(fd >= 0);
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+pid_t harness_dynalite(const char *node, const char *script, const char *log_path,
+                       uint16_t *port_out) {
+    uint16_t port = harness_free_port();
+    char port_s[8];
+    snprintf(port_s, sizeof port_s, "%u", (unsigned)port);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    BX_ASSERT(log_fd >= 0);
+    pid_t pid = fork();
+    BX_ASSERT(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        dup2(log_fd, STDOUT_FILENO);
+        dup2(log_fd, STDERR_FILENO);
+        execlp(node, node, script, port_s, (char *)NULL);
+        fprintf(stderr, "cannot run %s: %s\n", node, strerror(errno));
+        _exit(127);
+    }
+    close(log_fd);
+    setenv("AWS_ACCESS_KEY_ID", "bx-test", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "bx-test-secret", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    setenv("NO_PROXY", "127.0.0.1", 1);
+    setenv("no_proxy", "127.0.0.1", 1);
+    int64_t deadline = bx_now_mono_ms() + DYNALITE_WAIT_MS;
+    while (bx_now_mono_ms() < deadline) {
+        if (harness_port_open(port)) {
+            *port_out = port;
+            return pid;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            return -1;
+        }
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
 }
 
 int harness_finish(const char *name) {

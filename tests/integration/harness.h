@@ -46,6 +46,16 @@ const char *harness_body(const char *response);
 /* Prints the tail of a log file (for failures). */
 void harness_tail(const char *path, int lines);
 
+/* True when something accepts TCP connections on 127.0.0.1:port. */
+bool harness_port_open(uint16_t port);
+
+/* Starts dynalite (`NODE SCRIPT PORT`, in memory) on a free port, sets dummy AWS credentials in
+ * this process's environment (never real ones towards an emulator) and waits (bounded) until it
+ * accepts. Returns its pid (it dies with the test) and fills *port_out; -1 when it did not come up.
+ * Its output goes to log_path. */
+pid_t harness_dynalite(const char *node, const char *script, const char *log_path,
+                       uint16_t *port_out);
+
 /* "N passed, M failed" summary; returns the process exit status. */
 int harness_finish(const char *name);
 

@@ -4,7 +4,8 @@
 // throttling with Retry-After), profile, password change (other sessions revoked), role grants,
 // logout (refused by users at once and by another service after its next feed poll), JWKS, and
 // the create-admin command.
-//   test_users USERS-BIN FRONTEND-BIN TESTSERVER-BIN STORE-URL-PREFIX
+//   test_users USERS-BIN FRONTEND-BIN TESTSERVER-BIN lmdb
+//   test_users USERS-BIN FRONTEND-BIN TESTSERVER-BIN dynalite NODE SCRIPT   (DynamoDB emulator)
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -20,9 +21,10 @@
 #include "boxoffice/auth.h"
 #include "boxoffice/httpc.h"
 #include "harness.h"
+#include "kv/dynamodb.h"
 
-#define RACE_THREADS 16
-#define ADMIN_EMAIL "root@boxoffice.test"
+#define RACE_THREADS   16
+#define ADMIN_EMAIL    "root@boxoffice.test"
 #define ADMIN_PASSWORD "correct horse battery"
 
 static uint16_t fe_port, users_port, ts_port;
@@ -160,8 +162,8 @@ static void test_register(void) {
             pthread_join(t[i], NULL);
         }
         CHECK(atomic_load(&race_created) == 1 && atomic_load(&race_taken) == RACE_THREADS - 1,
-              "race %d: %d concurrent registrations -> %d created, %d email_taken, %d other",
-              round, RACE_THREADS, atomic_load(&race_created), atomic_load(&race_taken),
+              "race %d: %d concurrent registrations -> %d created, %d email_taken, %d other", round,
+              RACE_THREADS, atomic_load(&race_created), atomic_load(&race_taken),
               atomic_load(&race_other));
     }
 }
@@ -269,8 +271,7 @@ static void test_throttle(void) {
         bx_strlcpy(retry, r.retry_after, sizeof retry);
         drop(&r);
     }
-    CHECK(last == 429 && retry[0] != '\0', "repeated failures -> 429 with Retry-After (%s)",
-          retry);
+    CHECK(last == 429 && retry[0] != '\0', "repeated failures -> 429 with Retry-After (%s)", retry);
     r = call(fe_port, "POST", "/api/sessions", NULL,
              "{\"email\":\"eve@example.com\",\"password\":\"eve's password\"}");
     CHECK(r.status == 429, "even the right password waits while locked out");
@@ -316,8 +317,9 @@ static void test_roles(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s USERS-BIN FRONTEND-BIN TESTSERVER-BIN STORE-PREFIX\n", argv[0]);
+    bool dynamo = argc == 7 && strcmp(argv[4], "dynalite") == 0;
+    if (!dynamo && !(argc == 5 && strcmp(argv[4], "lmdb") == 0)) {
+        fprintf(stderr, "usage: %s USERS FRONTEND TESTSERVER lmdb|dynalite NODE SCRIPT\n", argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -336,14 +338,30 @@ int main(int argc, char **argv) {
     char e[10][300];
     snprintf(e[0], sizeof e[0], "BOXOFFICE_USERS_PORT=%u", (unsigned)users_port);
     snprintf(e[1], sizeof e[1], "BOXOFFICE_AUTH_KEYS=%s", keys);
-    if (strcmp(argv[4], "lmdb") == 0) {
+    pid_t dynalite = -1;
+    if (!dynamo) {
         snprintf(e[2], sizeof e[2], "BOXOFFICE_USERS_STORE=lmdb:%s/users", dir);
     } else {
-        snprintf(e[2], sizeof e[2], "BOXOFFICE_USERS_STORE=%s", argv[4]);
+        char dlog[160];
+        uint16_t dport = 0;
+        snprintf(dlog, sizeof dlog, "%s/dynalite.log", dir);
+        dynalite = harness_dynalite(argv[5], argv[6], dlog, &dport);
+        CHECK(dynalite > 0, "dynalite is up");
+        snprintf(e[2], sizeof e[2],
+                 "BOXOFFICE_USERS_STORE=dynamodb://users?region=us-east-1&endpoint="
+                 "http://127.0.0.1:%u",
+                 (unsigned)dport);
+        struct bx_error err = {0};
+        CHECK(dynalite > 0 && bx_kv_dynamodb_ensure_table(strchr(e[2], '=') + 1, &err) == BX_OK,
+              "users table created (%s)", err.message);
     }
-    const char *users_env[] = {e[0], e[1], e[2], "BOXOFFICE_ADMIN_EMAIL=" ADMIN_EMAIL,
+    const char *users_env[] = {e[0],
+                               e[1],
+                               e[2],
+                               "BOXOFFICE_ADMIN_EMAIL=" ADMIN_EMAIL,
                                "BOXOFFICE_ADMIN_PASSWORD=" ADMIN_PASSWORD,
-                               "BOXOFFICE_LOG_LEVEL=warn", NULL};
+                               "BOXOFFICE_LOG_LEVEL=warn",
+                               NULL};
     pid_t users_pid = harness_spawn(argv[1], users_env, ulog);
     snprintf(e[3], sizeof e[3], "BOXOFFICE_FRONTEND_PORT=%u", (unsigned)fe_port);
     snprintf(e[4], sizeof e[4], "BOXOFFICE_USERS_URL=http://127.0.0.1:%u", (unsigned)users_port);
@@ -353,8 +371,8 @@ int main(int argc, char **argv) {
     snprintf(e[6], sizeof e[6],
              "BOXOFFICE_REVOCATIONS_URL=http://127.0.0.1:%u/api/auth/revocations",
              (unsigned)users_port);
-    const char *ts_env[] = {e[5], e[1], e[6], "BOXOFFICE_REVOCATIONS_POLL_MS=500",
-                            "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    const char *ts_env[] = {
+        e[5], e[1], e[6], "BOXOFFICE_REVOCATIONS_POLL_MS=500", "BOXOFFICE_LOG_LEVEL=warn", NULL};
     pid_t ts_pid = harness_spawn(argv[3], ts_env, tlog);
     bool up = harness_wait_ok(users_port, "/readyz", 30000) &&
               harness_wait_ok(fe_port, "/healthz", 20000) &&
@@ -379,6 +397,9 @@ int main(int argc, char **argv) {
              ">>'%s' 2>&1",
              "BOXOFFICE_USERS_STORE", strchr(e[2], '=') + 1, keys, argv[1], ulog);
     CHECK(system(cmd) == 0, "boxoffice-users create-admin exits 0");
+    if (dynalite > 0) {
+        harness_stop(dynalite, SIGTERM, 5000);
+    }
     if (harness_failures) {
         harness_tail(ulog, 30);
     }
