@@ -41,6 +41,7 @@ test: debug check-banned format-check
 
 bench: build test-deps
 	@bench/http.sh $(RELEASE_DIR)
+	@bench/users.sh $(RELEASE_DIR)
 
 clean:
 	rm -rf build
