@@ -71,7 +71,11 @@ if [ "$want_test" = 1 ]; then
   sum=$(cat "$tests_dir/package.json" "$tests_dir/package-lock.json" | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
     echo "deps: npm ci in tests/ ($(node --version))"
-    (cd "$tests_dir" && npm ci --omit=optional --no-audit --no-fund --loglevel=error >/dev/null)
+    # Trust the system's CA bundle too (a TLS-inspecting proxy's CA lives there, not in Node's).
+    cafile=()
+    [ -s /etc/ssl/certs/ca-certificates.crt ] && cafile=(--cafile /etc/ssl/certs/ca-certificates.crt)
+    (cd "$tests_dir" &&
+      npm ci "${cafile[@]}" --omit=optional --no-audit --no-fund --loglevel=error >/dev/null)
     echo "$sum" >"$stamp"
   fi
 fi
