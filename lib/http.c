@@ -100,6 +100,32 @@ const char *bx_req_remote(struct bx_req *req) {
     return out;
 }
 
+const char *bx_req_client(struct bx_req *req) {
+    struct conn_req *cr = req->internal;
+    const char *peer = bx_req_remote(req);
+    const char *list = cr->srv->cfg.trusted_proxies;
+    const char *fwd = bx_req_header(req, "X-Forwarded-For");
+    if (fwd == NULL || list == NULL || peer[0] == '\0') {
+        return peer;
+    }
+    size_t plen = strlen(peer);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == plen && memcmp(p, peer, n) == 0) {
+            /* the last hop is the one our trusted proxy added */
+            const char *last = strrchr(fwd, ',');
+            last = last ? last + 1 : fwd;
+            while (*last == ' ') {
+                last++;
+            }
+            return *last ? last : peer;
+        }
+        p += n + (end ? 1 : 0);
+    }
+    return peer;
+}
+
 enum bx_err bx_req_fail(struct bx_req *req, enum bx_err code, const char *field, const char *fmt,
                         ...) {
     req->error.code = code;

@@ -17,7 +17,7 @@
 #include "boxoffice/metrics.h"
 #include "boxoffice/revocation.h"
 
-#define COMMON_VARS      12
+#define COMMON_VARS      13
 #define SERVICE_VARS_MAX 48
 
 static struct bx_keyring keyring;
@@ -44,6 +44,7 @@ struct common {
     int64_t drain_timeout_s;
     const char *auth_keys;
     const char *revocations_url;
+    const char *trusted_proxies;
     int64_t revocations_poll_ms;
 };
 
@@ -87,6 +88,9 @@ static size_t common_vars(const struct bx_service *svc, struct common *c,
         {"BOXOFFICE_REVOCATIONS_URL", BX_CFG_STRING, "",
          "users' revocation feed (http://users:8082/api/auth/revocations); empty: none", 0, 512,
          NULL, &c->revocations_url},
+        {"BOXOFFICE_TRUSTED_PROXIES", BX_CFG_STRING, "127.0.0.1,::1",
+         "peers whose X-Forwarded-For names the client (comma-separated addresses)", 0, 1024, NULL,
+         &c->trusted_proxies},
         {"BOXOFFICE_REVOCATIONS_POLL_MS", BX_CFG_INT, "1000",
          "how often the revocation feed is read (a logout is refused everywhere within this + 2 s)",
          100, 60000, NULL, &c->revocations_poll_ms},
@@ -222,6 +226,7 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
         .max_body_bytes = (size_t)c.max_body_bytes,
         .max_header_bytes = (size_t)c.max_header_bytes,
         .idle_timeout_s = (unsigned)c.idle_timeout_s,
+        .trusted_proxies = c.trusted_proxies,
     };
     struct bx_http_handlers h = {
         .routes = svc->routes,

@@ -90,6 +90,9 @@ const char *bx_req_query(struct bx_req *req, const char *name);
 const char *bx_req_param(const struct bx_req *req, const char *name);
 /* Remote address as text ("127.0.0.1"), "" when unknown. */
 const char *bx_req_remote(struct bx_req *req);
+/* The client's address: X-Forwarded-For (as set by our gateway) when the direct peer is one of
+ * the trusted proxies (bx_http_config.trusted_proxies), else the direct peer. */
+const char *bx_req_client(struct bx_req *req);
 
 /* Sets req->error and returns code: `return bx_req_fail(req, BX_INVALID_FIELD, "quantity",
  * "must be between 1 and %d", max);` */
@@ -129,6 +132,8 @@ struct bx_http_config {
     size_t max_body_bytes;
     size_t max_header_bytes;
     unsigned idle_timeout_s;
+    /* Comma-separated peer addresses whose X-Forwarded-For is believed ("127.0.0.1,::1"). */
+    const char *trusted_proxies;
 };
 
 struct bx_http_handlers {

@@ -220,7 +220,7 @@ enum bx_err users_login(struct bx_req *req) {
     }
     char email_key[USERS_EMAIL_MAX + 16], addr_key[80];
     snprintf(email_key, sizeof email_key, "email:%s", email);
-    snprintf(addr_key, sizeof addr_key, "addr:%s", bx_req_remote(req));
+    snprintf(addr_key, sizeof addr_key, "addr:%s", bx_req_client(req));
     int64_t now_ms = bx_now_mono_ms();
     int64_t wait_s = throttle_wait_s(email_key, now_ms);
     int64_t wait_addr = throttle_wait_s(addr_key, now_ms);

@@ -28,6 +28,7 @@
 #define ADMIN_PASSWORD "correct horse battery"
 
 static uint16_t fe_port, users_port, ts_port;
+static const char *extra_header; /* one more request header for call(), NULL for none */
 
 struct res {
     long status;
@@ -39,11 +40,13 @@ static struct res call(uint16_t port, const char *method, const char *path, cons
                        const char *body) {
     char url[256], auth[1200];
     snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
-    const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+    size_t nh = 1;
     if (token != NULL) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers[1] = auth;
+        headers[nh++] = auth;
     }
+    headers[nh] = extra_header;
     struct bx_httpc_request req = {.method = method,
                                    .url = url,
                                    .headers = headers,
@@ -276,6 +279,24 @@ static void test_throttle(void) {
              "{\"email\":\"eve@example.com\",\"password\":\"eve's password\"}");
     CHECK(r.status == 429, "even the right password waits while locked out");
     drop(&r);
+
+    /* Per client address, as named by a trusted proxy (the gateway's X-Forwarded-For). */
+    extra_header = "X-Forwarded-For: 10.9.9.9";
+    last = 0;
+    for (int i = 0; i < 30 && last != 429; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"email\":\"guess%d@example.com\",\"password\":\"x\"}", i);
+        r = call(users_port, "POST", "/api/sessions", NULL, body);
+        last = r.status;
+        drop(&r);
+    }
+    CHECK(last == 429, "many failures from one client address (any emails) -> 429");
+    extra_header = "X-Forwarded-For: 10.9.9.8";
+    r = call(users_port, "POST", "/api/sessions", NULL,
+             "{\"email\":\"guess99@example.com\",\"password\":\"x\"}");
+    CHECK(r.status == 401, "another client address behind the same proxy is not throttled");
+    drop(&r);
+    extra_header = NULL;
 }
 
 static void test_roles(void) {
