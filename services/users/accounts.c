@@ -195,6 +195,25 @@ enum bx_err users_create(const char *email, const char *password, const char *na
     return BX_OK;
 }
 
+enum bx_err users_delete(const char *email) {
+    struct user u;
+    enum bx_err e = users_load_by_email(email, &u);
+    if (e != BX_OK) {
+        return e;
+    }
+    if ((e = users_revoke_sessions(u.id, NULL)) != BX_OK) {
+        return e;
+    }
+    char key[BX_KV_KEY_MAX_BYTES];
+    snprintf(key, sizeof key, "user:%s", u.id);
+    if ((e = users.kv.ops->del(users.kv.ctx, key, 0)) != BX_OK && e != BX_NOT_FOUND) {
+        return e;
+    }
+    release_email(u.email);
+    bx_info("deleted user %s", u.id);
+    return BX_OK;
+}
+
 struct register_body {
     char *email, *password, *name;
 };

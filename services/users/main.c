@@ -123,9 +123,35 @@ static void stop(void *ctx) {
     bx_kv_close(&users.kv);
 }
 
-/* boxoffice-users create-admin EMAIL   (password from BOXOFFICE_ADMIN_PASSWORD or stdin) */
+/* boxoffice-users delete-user EMAIL */
+static int delete_user(const char *email_in) {
+    char email[USERS_EMAIL_MAX + 1];
+    if (users_email_normalize(email_in, email) != 0) {
+        fprintf(stderr, "boxoffice-users: '%s' is not an email address\n", email_in);
+        return 2;
+    }
+    struct bx_error err = {0};
+    if (open_store(&err) != BX_OK) {
+        fprintf(stderr, "boxoffice-users: %s\n", err.message);
+        return 1;
+    }
+    enum bx_err e = users_delete(email);
+    bx_kv_close(&users.kv);
+    if (e != BX_OK) {
+        fprintf(stderr, "boxoffice-users: could not delete %s (%s)\n", email, bx_err_name(e));
+        return e == BX_NOT_FOUND ? 3 : 1;
+    }
+    printf("deleted %s; its sessions are revoked\n", email);
+    return 0;
+}
+
+/* boxoffice-users create-admin EMAIL   (password from BOXOFFICE_ADMIN_PASSWORD or stdin)
+ * boxoffice-users delete-user EMAIL */
 static int command(void *ctx, int argc, char **argv) {
     (void)ctx;
+    if (strcmp(argv[1], "delete-user") == 0 && argc == 3) {
+        return delete_user(argv[2]);
+    }
     if (strcmp(argv[1], "create-admin") != 0 || argc != 3) {
         fprintf(stderr, "boxoffice-users: unknown command (try --help)\n");
         return 2;
@@ -175,7 +201,8 @@ static const struct bx_service service = {
     .stop = stop,
     .command = command,
     .commands_help = "  create-admin EMAIL   create (or promote) an admin; password from\n"
-                     "                       BOXOFFICE_ADMIN_PASSWORD or standard input\n",
+                     "                       BOXOFFICE_ADMIN_PASSWORD or standard input\n"
+                     "  delete-user EMAIL    delete an account and revoke its sessions\n",
 };
 
 int main(int argc, char **argv) {

@@ -68,6 +68,9 @@ enum bx_err users_load_by_email(const char *email, struct user *u);
 /* Creates an account; BX_EMAIL_TAKEN when the email is in use. */
 enum bx_err users_create(const char *email, const char *password, const char *name,
                          enum bx_role role, struct user *out, struct bx_error *err);
+/* Deletes an account: revokes its sessions (so every service refuses its tokens), then removes
+ * the user item and its email index item. */
+enum bx_err users_delete(const char *email);
 /* Writes u back at u->version (BX_CONFLICT when someone else wrote first). */
 enum bx_err users_store(struct user *u);
 json_t *users_json(const struct user *u);

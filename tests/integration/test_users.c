@@ -299,6 +299,48 @@ static void test_throttle(void) {
     extra_header = NULL;
 }
 
+static const char *users_bin;
+static char store_env[300], keys_dir[128];
+
+/* An account deleted by the operator (boxoffice-users delete-user) while the service runs: its
+ * token is refused by users at once and by another service after the next feed poll. */
+static void test_deleted_user(void) {
+    struct res r = call(fe_port, "POST", "/api/users", NULL,
+                        "{\"email\":\"gone@example.com\",\"password\":\"soon to be gone\","
+                        "\"name\":\"Gone\"}");
+    drop(&r);
+    char token[1024];
+    CHECK(login("gone@example.com", "soon to be gone", token, sizeof token), "gone logs in");
+    r = call(ts_port, "GET", "/auth/user", token, NULL);
+    CHECK(r.status == 200, "another service accepts gone's token");
+    drop(&r);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd,
+             "%s BOXOFFICE_AUTH_KEYS='%s' BOXOFFICE_LOG_LEVEL=warn '%s' delete-user "
+             "gone@example.com >/dev/null 2>&1",
+             store_env, keys_dir, users_bin);
+    CHECK(system(cmd) == 0, "boxoffice-users delete-user exits 0 while the service runs");
+    r = call(fe_port, "GET", "/api/users/me", token, NULL);
+    CHECK(r.status == 401, "users refuses the deleted account's token");
+    drop(&r);
+    int64_t deadline = bx_now_mono_ms() + 10000;
+    long st = 0;
+    while (bx_now_mono_ms() < deadline && st != 401) {
+        r = call(ts_port, "GET", "/auth/user", token, NULL);
+        st = r.status;
+        drop(&r);
+        usleep(100 * 1000);
+    }
+    CHECK(st == 401, "another service refuses it after a feed poll");
+    CHECK(!login("gone@example.com", "soon to be gone", token, sizeof token),
+          "the deleted account cannot log in");
+    r = call(fe_port, "POST", "/api/users", NULL,
+             "{\"email\":\"gone@example.com\",\"password\":\"a new beginning\","
+             "\"name\":\"New\"}");
+    CHECK(r.status == 201, "its email can be registered again");
+    drop(&r);
+}
+
 static void test_roles(void) {
     char admin[1024], ada[1024], staff[1024];
     CHECK(login(ADMIN_EMAIL, ADMIN_PASSWORD, admin, sizeof admin),
@@ -384,6 +426,9 @@ int main(int argc, char **argv) {
                                "BOXOFFICE_LOG_LEVEL=warn",
                                NULL};
     pid_t users_pid = harness_spawn(argv[1], users_env, ulog);
+    users_bin = argv[1];
+    bx_strlcpy(keys_dir, keys, sizeof keys_dir);
+    snprintf(store_env, sizeof store_env, "BOXOFFICE_USERS_STORE='%s'", strchr(e[2], '=') + 1);
     snprintf(e[3], sizeof e[3], "BOXOFFICE_FRONTEND_PORT=%u", (unsigned)fe_port);
     snprintf(e[4], sizeof e[4], "BOXOFFICE_USERS_URL=http://127.0.0.1:%u", (unsigned)users_port);
     const char *fe_env[] = {e[3], e[4], "BOXOFFICE_LOG_LEVEL=warn", NULL};
@@ -404,6 +449,7 @@ int main(int argc, char **argv) {
         test_sessions();
         test_throttle();
         test_roles();
+        test_deleted_user();
     }
     int st = harness_stop(users_pid, SIGTERM, 20000);
     CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "users SIGTERM -> exit 0");
