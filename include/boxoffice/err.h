@@ -29,6 +29,7 @@
     X(BX_INTERNAL, 500, "internal", "Internal error.")                                             \
     X(BX_BAD_GATEWAY, 502, "bad_gateway", "The upstream service is unreachable.")                  \
     X(BX_UNAVAILABLE, 503, "unavailable", "The service is unavailable; retry later.")              \
+    X(BX_RETRY, 503, "retry", "A concurrent change got in the way; retry.")                        \
     X(BX_UPSTREAM_TIMEOUT, 504, "upstream_timeout", "The upstream service did not answer in time.")
 
 enum bx_err {
