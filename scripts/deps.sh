@@ -13,10 +13,12 @@ want_test=0
 run_pkgs=(
   build-essential cmake pkg-config git ca-certificates curl
   libmicrohttpd-dev libjansson-dev libsodium-dev libcurl4-openssl-dev librdkafka-dev
-  libsqlite3-dev liblmdb-dev libpq-dev libhpdf-dev libqrencode-dev
+  libsqlite3-dev liblmdb-dev libpq-dev libhpdf-dev libqrencode-dev tzdata
 )
+# postgresql: the server binaries (/usr/lib/postgresql/N/bin) that conformance.db.postgres runs
+# on a port of its own; the `postgres` user it creates runs them when the tests run as root.
 test_pkgs=(
-  libcmocka-dev clang-format nginx-light wrk procps iproute2
+  libcmocka-dev clang-format nginx-light wrk procps iproute2 postgresql
 )
 
 pkgs=("${run_pkgs[@]}")
@@ -60,6 +62,10 @@ if [ "${#missing[@]}" -gt 0 ] && [ -n "${missing[0]}" ]; then
   # Debian starts nginx after install on systems with an init; we never use that instance.
   if [[ " ${missing[*]} " == *" nginx"* ]] && command -v service >/dev/null 2>&1; then
     $sudo service nginx stop >/dev/null 2>&1 || true
+  fi
+  # Likewise its default cluster on 5432: the tests start a server of their own.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null 2>&1; then
+    $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
 fi
 

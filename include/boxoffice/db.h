@@ -22,9 +22,9 @@
 #include "boxoffice/arena.h"
 #include "boxoffice/err.h"
 
-#define BX_DB_PARAMS_MAX 32
-#define BX_DB_COLUMNS_MAX 64
-#define BX_DB_ROWS_MAX 10000 /* a statement returning more rows fails with BX_LIMIT_EXCEEDED */
+#define BX_DB_PARAMS_MAX     32
+#define BX_DB_COLUMNS_MAX    64
+#define BX_DB_ROWS_MAX       10000 /* a statement returning more rows fails with BX_LIMIT_EXCEEDED */
 #define BX_DB_RETRY_ATTEMPTS 8
 
 enum bx_db_type { BX_DB_NULL, BX_DB_INT, BX_DB_TEXT };
@@ -36,8 +36,12 @@ struct bx_db_value {
 };
 
 #define BX_DB_I(v) ((struct bx_db_value){.type = BX_DB_INT, .i = (v)})
-#define BX_DB_S(v) ((struct bx_db_value){.type = (v) ? BX_DB_TEXT : BX_DB_NULL, .s = (v)})
-#define BX_DB_NIL ((struct bx_db_value){.type = BX_DB_NULL})
+/* A text value, or SQL NULL for a NULL pointer (a function, so arrays may be passed too). */
+static inline enum bx_db_type bx_db_text_type(const char *s) {
+    return s != NULL ? BX_DB_TEXT : BX_DB_NULL;
+}
+#define BX_DB_S(v) ((struct bx_db_value){.type = bx_db_text_type(v), .s = (v)})
+#define BX_DB_NIL  ((struct bx_db_value){.type = BX_DB_NULL})
 
 struct bx_db_rows {
     size_t n_rows, n_cols;
@@ -58,10 +62,10 @@ enum bx_db_tx_mode {
 struct bx_db_tx; /* a transaction on one pooled connection */
 
 struct bx_db_migration {
-    int version;          /* 1, 2, 3 ... applied in order, each once */
-    const char *name;     /* "create venues" */
-    const char *sql;      /* statements separated by ';', the common dialect */
-    const char *sql_pg;   /* PostgreSQL text when it must differ (NULL: sql) */
+    int version;        /* 1, 2, 3 ... applied in order, each once */
+    const char *name;   /* "create venues" */
+    const char *sql;    /* statements separated by ';', the common dialect */
+    const char *sql_pg; /* PostgreSQL text when it must differ (NULL: sql) */
 };
 
 struct bx_db_ops {
@@ -78,6 +82,8 @@ struct bx_db_ops {
     enum bx_err (*exec)(struct bx_db_tx *tx, const char *sql, const struct bx_db_value *params,
                         size_t n_params, struct bx_arena *arena, struct bx_db_rows *rows,
                         int64_t *changes_out, struct bx_error *err);
+    /* Ends the transaction whatever the outcome (after an error it has been rolled back; a
+     * connection lost during the commit itself leaves the outcome unknown: BX_UNAVAILABLE). */
     enum bx_err (*commit)(struct bx_db_tx *tx, struct bx_error *err);
     /* Always succeeds from the caller's view; the connection goes back to the pool (or is
      * dropped if broken). */
