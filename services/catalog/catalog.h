@@ -12,18 +12,18 @@
 #include "boxoffice/db.h"
 #include "boxoffice/http.h"
 
-#define CATALOG_NAME_MAX 200
-#define CATALOG_TEXT_MAX 5000
-#define CATALOG_CATEGORY_MAX 50
-#define CATALOG_URL_MAX 2000
-#define CATALOG_TIERS_MAX 50
-#define CATALOG_CAPACITY_MAX 1000000
-#define CATALOG_PRICE_MAX 100000000000LL /* a billion in major units */
-#define CATALOG_PER_ORDER_MAX 100
+#define CATALOG_NAME_MAX             200
+#define CATALOG_TEXT_MAX             5000
+#define CATALOG_CATEGORY_MAX         50
+#define CATALOG_URL_MAX              2000
+#define CATALOG_TIERS_MAX            50
+#define CATALOG_CAPACITY_MAX         1000000
+#define CATALOG_PRICE_MAX            100000000000LL /* a billion in major units */
+#define CATALOG_PER_ORDER_MAX        100
 #define CATALOG_TICKETS_PER_USER_MAX 1000
-#define CATALOG_LIST_LIMIT_DEFAULT 20
-#define CATALOG_LIST_LIMIT_MAX 100
-#define CATALOG_IDEMPOTENCY_TTL_S (24 * 3600)
+#define CATALOG_LIST_LIMIT_DEFAULT   20
+#define CATALOG_LIST_LIMIT_MAX       100
+#define CATALOG_IDEMPOTENCY_TTL_S    (24 * 3600)
 
 struct catalog {
     const char *db_url;

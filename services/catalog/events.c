@@ -14,12 +14,12 @@
 #include "catalog.h"
 
 #define EVENT_COLUMNS                                                                              \
-    "e.id, e.title, e.description, e.category, e.venue_id, e.starts_at, e.ends_at,"               \
+    "e.id, e.title, e.description, e.category, e.venue_id, e.starts_at, e.ends_at,"                \
     " e.sales_start, e.sales_end, e.image_url, e.max_tickets_per_user, e.status,"                  \
     " v.id, v.name, v.address, v.city, v.country, v.timezone"
-#define TIER_COLUMNS "id, name, price_cents, currency, capacity, max_per_order"
+#define TIER_COLUMNS     "id, name, price_cents, currency, capacity, max_per_order"
 #define SEARCH_MAX_BYTES 1024
-#define QUERY_MAX 100
+#define QUERY_MAX        100
 
 struct tier_body {
     char *name, *currency;
@@ -27,16 +27,35 @@ struct tier_body {
 };
 
 static const struct bx_json_field tier_fields[] = {
-    {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct tier_body, name),
-     .required = true, .min = 1, .max = 100},
-    {.name = "price_cents", .kind = BX_JSON_INT, .offset = offsetof(struct tier_body, price_cents),
-     .required = true, .min = 0, .max = CATALOG_PRICE_MAX},
-    {.name = "currency", .kind = BX_JSON_STRING, .offset = offsetof(struct tier_body, currency),
-     .required = true, .min = 3, .max = 3},
-    {.name = "capacity", .kind = BX_JSON_INT, .offset = offsetof(struct tier_body, capacity),
-     .required = true, .min = 1, .max = CATALOG_CAPACITY_MAX},
-    {.name = "max_per_order", .kind = BX_JSON_INT,
-     .offset = offsetof(struct tier_body, max_per_order), .min = 1, .max = CATALOG_PER_ORDER_MAX},
+    {.name = "name",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct tier_body, name),
+     .required = true,
+     .min = 1,
+     .max = 100},
+    {.name = "price_cents",
+     .kind = BX_JSON_INT,
+     .offset = offsetof(struct tier_body, price_cents),
+     .required = true,
+     .min = 0,
+     .max = CATALOG_PRICE_MAX},
+    {.name = "currency",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct tier_body, currency),
+     .required = true,
+     .min = 3,
+     .max = 3},
+    {.name = "capacity",
+     .kind = BX_JSON_INT,
+     .offset = offsetof(struct tier_body, capacity),
+     .required = true,
+     .min = 1,
+     .max = CATALOG_CAPACITY_MAX},
+    {.name = "max_per_order",
+     .kind = BX_JSON_INT,
+     .offset = offsetof(struct tier_body, max_per_order),
+     .min = 1,
+     .max = CATALOG_PER_ORDER_MAX},
 };
 
 static const struct bx_json_schema tier_schema = {tier_fields, BX_ARRAY_LEN(tier_fields),
@@ -49,38 +68,83 @@ struct event_body {
     size_t n_tiers;
 };
 
-enum { F_TITLE, F_DESCRIPTION, F_CATEGORY, F_VENUE, F_STARTS, F_ENDS, F_SALES_START, F_SALES_END,
-       F_IMAGE, F_MAX_PER_USER, F_TIERS };
+enum {
+    F_TITLE,
+    F_DESCRIPTION,
+    F_CATEGORY,
+    F_VENUE,
+    F_STARTS,
+    F_ENDS,
+    F_SALES_START,
+    F_SALES_END,
+    F_IMAGE,
+    F_MAX_PER_USER,
+    F_TIERS
+};
 
 #define EVENT_FIELDS(tiers_required)                                                               \
-    {.name = "title", .kind = BX_JSON_STRING, .offset = offsetof(struct event_body, title),        \
-     .required = tiers_required, .min = 1, .max = CATALOG_NAME_MAX},                               \
-    {.name = "description", .kind = BX_JSON_STRING,                                                \
-     .offset = offsetof(struct event_body, description), .nullable = true, .min = 0,               \
-     .max = CATALOG_TEXT_MAX},                                                                      \
-    {.name = "category", .kind = BX_JSON_STRING, .offset = offsetof(struct event_body, category),  \
-     .required = tiers_required, .min = 1, .max = CATALOG_CATEGORY_MAX},                           \
-    {.name = "venue_id", .kind = BX_JSON_STRING, .offset = offsetof(struct event_body, venue_id),  \
-     .required = tiers_required, .min = 1, .max = 64},                                             \
-    {.name = "starts_at", .kind = BX_JSON_TIME, .offset = offsetof(struct event_body, starts_at),  \
-     .required = tiers_required},                                                                  \
-    {.name = "ends_at", .kind = BX_JSON_TIME, .offset = offsetof(struct event_body, ends_at),      \
-     .required = tiers_required},                                                                  \
-    {.name = "sales_start", .kind = BX_JSON_TIME,                                                  \
-     .offset = offsetof(struct event_body, sales_start), .nullable = true},                        \
-    {.name = "sales_end", .kind = BX_JSON_TIME, .offset = offsetof(struct event_body, sales_end),  \
-     .nullable = true},                                                                            \
-    {.name = "image_url", .kind = BX_JSON_STRING, .offset = offsetof(struct event_body, image_url),\
-     .nullable = true, .min = 1, .max = CATALOG_URL_MAX},                                          \
-    {.name = "max_tickets_per_user", .kind = BX_JSON_INT,                                          \
-     .offset = offsetof(struct event_body, max_tickets_per_user), .nullable = true, .min = 1,      \
-     .max = CATALOG_TICKETS_PER_USER_MAX}
+    {.name = "title",                                                                              \
+     .kind = BX_JSON_STRING,                                                                       \
+     .offset = offsetof(struct event_body, title),                                                 \
+     .required = tiers_required,                                                                   \
+     .min = 1,                                                                                     \
+     .max = CATALOG_NAME_MAX},                                                                     \
+        {.name = "description",                                                                    \
+         .kind = BX_JSON_STRING,                                                                   \
+         .offset = offsetof(struct event_body, description),                                       \
+         .nullable = true,                                                                         \
+         .min = 0,                                                                                 \
+         .max = CATALOG_TEXT_MAX},                                                                 \
+        {.name = "category",                                                                       \
+         .kind = BX_JSON_STRING,                                                                   \
+         .offset = offsetof(struct event_body, category),                                          \
+         .required = tiers_required,                                                               \
+         .min = 1,                                                                                 \
+         .max = CATALOG_CATEGORY_MAX},                                                             \
+        {.name = "venue_id",                                                                       \
+         .kind = BX_JSON_STRING,                                                                   \
+         .offset = offsetof(struct event_body, venue_id),                                          \
+         .required = tiers_required,                                                               \
+         .min = 1,                                                                                 \
+         .max = 64},                                                                               \
+        {.name = "starts_at",                                                                      \
+         .kind = BX_JSON_TIME,                                                                     \
+         .offset = offsetof(struct event_body, starts_at),                                         \
+         .required = tiers_required},                                                              \
+        {.name = "ends_at",                                                                        \
+         .kind = BX_JSON_TIME,                                                                     \
+         .offset = offsetof(struct event_body, ends_at),                                           \
+         .required = tiers_required},                                                              \
+        {.name = "sales_start",                                                                    \
+         .kind = BX_JSON_TIME,                                                                     \
+         .offset = offsetof(struct event_body, sales_start),                                       \
+         .nullable = true},                                                                        \
+        {.name = "sales_end",                                                                      \
+         .kind = BX_JSON_TIME,                                                                     \
+         .offset = offsetof(struct event_body, sales_end),                                         \
+         .nullable = true},                                                                        \
+        {.name = "image_url",                                                                      \
+         .kind = BX_JSON_STRING,                                                                   \
+         .offset = offsetof(struct event_body, image_url),                                         \
+         .nullable = true,                                                                         \
+         .min = 1,                                                                                 \
+         .max = CATALOG_URL_MAX},                                                                  \
+    {                                                                                              \
+        .name = "max_tickets_per_user", .kind = BX_JSON_INT,                                       \
+        .offset = offsetof(struct event_body, max_tickets_per_user), .nullable = true, .min = 1,   \
+        .max = CATALOG_TICKETS_PER_USER_MAX                                                        \
+    }
 
 static const struct bx_json_field create_fields[] = {
     EVENT_FIELDS(true),
-    {.name = "tiers", .kind = BX_JSON_ARRAY, .offset = offsetof(struct event_body, tiers),
-     .count_offset = offsetof(struct event_body, n_tiers), .required = true, .min = 1,
-     .max = CATALOG_TIERS_MAX, .items = &tier_schema},
+    {.name = "tiers",
+     .kind = BX_JSON_ARRAY,
+     .offset = offsetof(struct event_body, tiers),
+     .count_offset = offsetof(struct event_body, n_tiers),
+     .required = true,
+     .min = 1,
+     .max = CATALOG_TIERS_MAX,
+     .items = &tier_schema},
 };
 
 static const struct bx_json_field patch_fields[] = {EVENT_FIELDS(false)};
@@ -131,20 +195,18 @@ static enum bx_err event_json(struct bx_db_tx *tx, const struct bx_db_rows *e, s
     bx_format_rfc3339(bx_db_cell(e, r, 5)->i, starts);
     bx_format_rfc3339(bx_db_cell(e, r, 6)->i, ends);
     const struct bx_db_value *cap = bx_db_cell(e, r, 10);
-    json_t *venue = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s}", "id", bx_db_cell(e, r, 12)->s, "name",
-        bx_db_cell(e, r, 13)->s, "address", bx_db_cell(e, r, 14)->s, "city",
-        bx_db_cell(e, r, 15)->s, "country", bx_db_cell(e, r, 16)->s, "timezone",
-        bx_db_cell(e, r, 17)->s);
-    *out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:s,s:o}", "id",
-                     bx_db_cell(e, r, 0)->s, "title", bx_db_cell(e, r, 1)->s, "description",
-                     bx_db_cell(e, r, 2)->s, "category", bx_db_cell(e, r, 3)->s, "venue_id",
-                     bx_db_cell(e, r, 4)->s, "venue", venue, "starts_at", starts, "ends_at", ends,
-                     "sales_start", time_or_null(bx_db_cell(e, r, 7)), "sales_end",
-                     time_or_null(bx_db_cell(e, r, 8)), "image_url",
-                     text_or_null(bx_db_cell(e, r, 9)), "max_tickets_per_user",
-                     cap->type == BX_DB_INT ? json_integer(cap->i) : json_null(), "status",
-                     bx_db_cell(e, r, 11)->s, "tiers", tiers);
+    json_t *venue = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", bx_db_cell(e, r, 12)->s, "name",
+                              bx_db_cell(e, r, 13)->s, "address", bx_db_cell(e, r, 14)->s, "city",
+                              bx_db_cell(e, r, 15)->s, "country", bx_db_cell(e, r, 16)->s,
+                              "timezone", bx_db_cell(e, r, 17)->s);
+    *out = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:o,s:o,s:s,s:o}", "id", bx_db_cell(e, r, 0)->s,
+        "title", bx_db_cell(e, r, 1)->s, "description", bx_db_cell(e, r, 2)->s, "category",
+        bx_db_cell(e, r, 3)->s, "venue_id", bx_db_cell(e, r, 4)->s, "venue", venue, "starts_at",
+        starts, "ends_at", ends, "sales_start", time_or_null(bx_db_cell(e, r, 7)), "sales_end",
+        time_or_null(bx_db_cell(e, r, 8)), "image_url", text_or_null(bx_db_cell(e, r, 9)),
+        "max_tickets_per_user", cap->type == BX_DB_INT ? json_integer(cap->i) : json_null(),
+        "status", bx_db_cell(e, r, 11)->s, "tiers", tiers);
     return *out ? BX_OK : bx_error_set(err, BX_INTERNAL, NULL, "could not encode the event");
 }
 
@@ -186,8 +248,7 @@ static enum bx_err check_event(struct bx_req *req, const struct event_body *b, b
     }
     if (b->image_url != NULL && strncmp(b->image_url, "https://", 8) != 0 &&
         strncmp(b->image_url, "http://", 7) != 0) {
-        return bx_req_fail(req, BX_INVALID_FIELD, "image_url",
-                           "image_url must be an http(s) URL.");
+        return bx_req_fail(req, BX_INVALID_FIELD, "image_url", "image_url must be an http(s) URL.");
     }
     return BX_OK;
 }
@@ -205,8 +266,12 @@ static enum bx_err check_tier(struct bx_req *req, const struct tier_body *t, con
 static enum bx_err insert_tier(struct bx_db_tx *tx, const char *event_id, const struct tier_body *t,
                                int64_t position, char id[37], struct bx_error *err) {
     bx_uuid7(id);
-    struct bx_db_value p[] = {BX_DB_S(id),          BX_DB_S(event_id),    BX_DB_S(t->name),
-                              BX_DB_I(t->price_cents), BX_DB_S(t->currency), BX_DB_I(t->capacity),
+    struct bx_db_value p[] = {BX_DB_S(id),
+                              BX_DB_S(event_id),
+                              BX_DB_S(t->name),
+                              BX_DB_I(t->price_cents),
+                              BX_DB_S(t->currency),
+                              BX_DB_I(t->capacity),
                               BX_DB_I(t->max_per_order ? t->max_per_order : 10),
                               BX_DB_I(position)};
     return bx_db_exec(tx,
@@ -226,9 +291,8 @@ struct event_write {
 };
 
 static struct bx_db_value opt_time(const struct event_write *w, int bit, int64_t v) {
-    return (w->res.present & BX_JSON_BIT(bit)) && !(w->res.nulls & BX_JSON_BIT(bit))
-               ? BX_DB_I(v)
-               : BX_DB_NIL;
+    return (w->res.present & BX_JSON_BIT(bit)) && !(w->res.nulls & BX_JSON_BIT(bit)) ? BX_DB_I(v)
+                                                                                     : BX_DB_NIL;
 }
 
 static enum bx_err event_create_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err) {
@@ -248,14 +312,19 @@ static enum bx_err event_create_tx(struct bx_db_tx *tx, void *arg, struct bx_err
     json_decref(venue);
     bx_uuid7(w->new_id);
     int64_t now = bx_now_unix_s();
-    struct bx_db_value p[] = {
-        BX_DB_S(w->new_id),      BX_DB_S(b->title),
-        BX_DB_S(b->description ? b->description : ""), BX_DB_S(b->category),
-        BX_DB_S(b->venue_id),    BX_DB_I(b->starts_at),
-        BX_DB_I(b->ends_at),     opt_time(w, F_SALES_START, b->sales_start),
-        opt_time(w, F_SALES_END, b->sales_end), BX_DB_S(b->image_url),
-        opt_time(w, F_MAX_PER_USER, b->max_tickets_per_user), BX_DB_S(search),
-        BX_DB_I(now)};
+    struct bx_db_value p[] = {BX_DB_S(w->new_id),
+                              BX_DB_S(b->title),
+                              BX_DB_S(b->description ? b->description : ""),
+                              BX_DB_S(b->category),
+                              BX_DB_S(b->venue_id),
+                              BX_DB_I(b->starts_at),
+                              BX_DB_I(b->ends_at),
+                              opt_time(w, F_SALES_START, b->sales_start),
+                              opt_time(w, F_SALES_END, b->sales_end),
+                              BX_DB_S(b->image_url),
+                              opt_time(w, F_MAX_PER_USER, b->max_tickets_per_user),
+                              BX_DB_S(search),
+                              BX_DB_I(now)};
     e = bx_db_exec(tx,
                    "INSERT INTO events (id, title, description, category, venue_id, starts_at,"
                    " ends_at, sales_start, sales_end, image_url, max_tickets_per_user, status,"
@@ -292,8 +361,10 @@ enum bx_err events_create(struct bx_req *req) {
         req->error = err;
         return e;
     }
-    bool ss = (w.res.present & BX_JSON_BIT(F_SALES_START)) && !(w.res.nulls & BX_JSON_BIT(F_SALES_START));
-    bool se = (w.res.present & BX_JSON_BIT(F_SALES_END)) && !(w.res.nulls & BX_JSON_BIT(F_SALES_END));
+    bool ss =
+        (w.res.present & BX_JSON_BIT(F_SALES_START)) && !(w.res.nulls & BX_JSON_BIT(F_SALES_START));
+    bool se =
+        (w.res.present & BX_JSON_BIT(F_SALES_END)) && !(w.res.nulls & BX_JSON_BIT(F_SALES_END));
     if ((e = check_event(req, &b, ss, se)) != BX_OK) {
         return e;
     }
@@ -315,8 +386,7 @@ enum bx_err events_create(struct bx_req *req) {
     }
     catalog_bump();
     bx_log(BX_LOG_INFO, req->request_id, "event %s created by %s", w.new_id, req->claims.sub);
-    return bx_respond(req, 201, "application/json; charset=utf-8", w.response,
-                      strlen(w.response));
+    return bx_respond(req, 201, "application/json; charset=utf-8", w.response, strlen(w.response));
 }
 
 struct event_get {
@@ -384,8 +454,8 @@ static enum bx_err transition_tx(struct bx_db_tx *tx, void *arg, struct bx_error
         }
         struct bx_db_value p[] = {BX_DB_S(t->to), BX_DB_I(bx_now_unix_s()), BX_DB_S(t->id)};
         if (e == BX_OK) {
-            e = bx_db_exec(tx, "UPDATE events SET status = $1, updated_at = $2 WHERE id = $3", p,
-                           3, NULL, NULL, NULL, err);
+            e = bx_db_exec(tx, "UPDATE events SET status = $1, updated_at = $2 WHERE id = $3", p, 3,
+                           NULL, NULL, NULL, err);
         }
         if (e == BX_OK) {
             e = event_row(tx, t->id, &t->req->arena, &rows, err);
@@ -418,6 +488,8 @@ struct tier_add {
     struct tier_body *t;
     const char *event_id;
     char id[37];
+    char *response;
+    const char *scope;
 };
 
 static enum bx_err tier_add_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err) {
@@ -432,22 +504,41 @@ static enum bx_err tier_add_tx(struct bx_db_tx *tx, void *arg, struct bx_error *
     }
     struct bx_db_value p[] = {BX_DB_S(a->event_id)};
     struct bx_db_rows n;
-    if ((e = bx_db_exec(tx, "SELECT COUNT(*) FROM tiers WHERE event_id = $1", p, 1,
-                        &a->req->arena, &n, NULL, err)) != BX_OK) {
+    if ((e = bx_db_exec(tx, "SELECT COUNT(*) FROM tiers WHERE event_id = $1", p, 1, &a->req->arena,
+                        &n, NULL, err)) != BX_OK) {
         return e;
     }
     if (bx_db_cell(&n, 0, 0)->i >= CATALOG_TIERS_MAX) {
         return bx_error_set(err, BX_LIMIT_EXCEEDED, "tiers", "An event has at most %d tiers.",
                             CATALOG_TIERS_MAX);
     }
-    return insert_tier(tx, a->event_id, a->t, bx_db_cell(&n, 0, 0)->i, a->id, err);
+    if ((e = insert_tier(tx, a->event_id, a->t, bx_db_cell(&n, 0, 0)->i, a->id, err)) != BX_OK) {
+        return e;
+    }
+    const struct tier_body *t = a->t;
+    json_t *v = json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "id", a->id, "name", t->name, "price_cents",
+                          (json_int_t)t->price_cents, "currency", t->currency, "capacity",
+                          (json_int_t)t->capacity, "max_per_order",
+                          (json_int_t)(t->max_per_order ? t->max_per_order : 10));
+    a->response = v ? bx_json_dump(v, &a->req->arena, NULL) : NULL;
+    json_decref(v);
+    if (a->response == NULL) {
+        return bx_error_set(err, BX_INTERNAL, NULL, "could not encode the tier");
+    }
+    return catalog_idempotency_save(tx, a->req, a->scope, 201, a->response, err);
 }
 
 enum bx_err events_add_tier(struct bx_req *req) {
+    /* the key is scoped by event too: the same key on another event is another request */
+    const char *scope = bx_arena_printf(&req->arena, "tiers:%.64s", bx_req_param(req, "id"));
+    bool replayed;
+    enum bx_err e = scope ? catalog_idempotency_check(req, scope, &replayed) : BX_INTERNAL;
+    if (e != BX_OK || replayed) {
+        return e;
+    }
     struct tier_body t;
     struct bx_error err;
-    enum bx_err e =
-        bx_json_decode(req->body, req->body_len, &tier_schema, &t, &req->arena, NULL, &err);
+    e = bx_json_decode(req->body, req->body_len, &tier_schema, &t, &req->arena, NULL, &err);
     if (e != BX_OK) {
         req->error = err;
         return e;
@@ -455,17 +546,18 @@ enum bx_err events_add_tier(struct bx_req *req) {
     if ((e = check_tier(req, &t, "")) != BX_OK) {
         return e;
     }
-    struct tier_add a = {.req = req, .t = &t, .event_id = bx_req_param(req, "id")};
-    if ((e = catalog_tx(req, BX_DB_WRITE, tier_add_tx, &a)) != BX_OK) {
+    struct tier_add a = {.req = req, .t = &t, .event_id = bx_req_param(req, "id"), .scope = scope};
+    e = catalog_tx(req, BX_DB_WRITE, tier_add_tx, &a);
+    if (e == BX_CONFLICT && bx_req_header(req, "Idempotency-Key") != NULL) {
+        req->error.code = BX_OK;
+        e = catalog_idempotency_check(req, scope, &replayed);
+        return e != BX_OK || replayed ? e : bx_req_fail(req, BX_CONFLICT, NULL, NULL);
+    }
+    if (e != BX_OK) {
         return e;
     }
     catalog_bump();
-    return bx_respond_json(req, 201,
-                           json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "id", a.id, "name", t.name,
-                                     "price_cents", (json_int_t)t.price_cents, "currency",
-                                     t.currency, "capacity", (json_int_t)t.capacity,
-                                     "max_per_order",
-                                     (json_int_t)(t.max_per_order ? t.max_per_order : 10)));
+    return bx_respond(req, 201, "application/json; charset=utf-8", a.response, strlen(a.response));
 }
 
 static enum bx_err event_patch_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err) {
@@ -524,12 +616,19 @@ static enum bx_err event_patch_tx(struct bx_db_tx *tx, void *arg, struct bx_erro
     lower_into(search, sizeof search, m.title, json_string_value(json_object_get(venue, "name")),
                json_string_value(json_object_get(venue, "city")));
     json_decref(venue);
-    struct bx_db_value p[] = {
-        BX_DB_S(m.title), BX_DB_S(m.description), BX_DB_S(m.category), BX_DB_S(m.venue_id),
-        BX_DB_I(m.starts_at), BX_DB_I(m.ends_at),
-        has_ss ? BX_DB_I(m.sales_start) : BX_DB_NIL, has_se ? BX_DB_I(m.sales_end) : BX_DB_NIL,
-        BX_DB_S(m.image_url), has_cap ? BX_DB_I(m.max_tickets_per_user) : BX_DB_NIL,
-        BX_DB_S(search), BX_DB_I(bx_now_unix_s()), BX_DB_S(w->id)};
+    struct bx_db_value p[] = {BX_DB_S(m.title),
+                              BX_DB_S(m.description),
+                              BX_DB_S(m.category),
+                              BX_DB_S(m.venue_id),
+                              BX_DB_I(m.starts_at),
+                              BX_DB_I(m.ends_at),
+                              has_ss ? BX_DB_I(m.sales_start) : BX_DB_NIL,
+                              has_se ? BX_DB_I(m.sales_end) : BX_DB_NIL,
+                              BX_DB_S(m.image_url),
+                              has_cap ? BX_DB_I(m.max_tickets_per_user) : BX_DB_NIL,
+                              BX_DB_S(search),
+                              BX_DB_I(bx_now_unix_s()),
+                              BX_DB_S(w->id)};
     e = bx_db_exec(tx,
                    "UPDATE events SET title = $1, description = $2, category = $3, venue_id = $4,"
                    " starts_at = $5, ends_at = $6, sales_start = $7, sales_end = $8,"

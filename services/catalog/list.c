@@ -14,11 +14,11 @@
 #include "boxoffice/json.h"
 #include "catalog.h"
 
-#define CACHE_SLOTS 256
-#define CACHE_TTL_MS 1000
+#define CACHE_SLOTS    256
+#define CACHE_TTL_MS   1000
 #define CACHE_BODY_MAX (512 * 1024)
-#define Q_MAX 100
-#define LIST_PARAMS 9
+#define Q_MAX          100
+#define LIST_PARAMS    9
 
 struct cache_entry {
     char *query;
@@ -45,8 +45,8 @@ static bool cache_get(struct bx_req *req, const char *query, char *etag_out) {
     size_t s = slot_of(query);
     pthread_mutex_lock(&cache_lock);
     struct cache_entry *c = &cache[s];
-    if (c->query != NULL && strcmp(c->query, query) == 0 &&
-        c->generation == catalog_generation() && bx_now_mono_ms() - c->at_ms < CACHE_TTL_MS) {
+    if (c->query != NULL && strcmp(c->query, query) == 0 && c->generation == catalog_generation() &&
+        bx_now_mono_ms() - c->at_ms < CACHE_TTL_MS) {
         hit = bx_respond(req, 200, "application/json; charset=utf-8", c->body, c->len) == BX_OK;
         memcpy(etag_out, c->etag, sizeof c->etag);
     }
@@ -137,12 +137,12 @@ static enum bx_err list_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err)
         json_t *tiers = json_array();
         for (size_t i = 0; i < t.n_rows; i++) {
             json_array_append_new(
-                tiers, json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "id", bx_db_cell(&t, i, 0)->s,
-                                 "name", bx_db_cell(&t, i, 1)->s, "price_cents",
-                                 (json_int_t)bx_db_cell(&t, i, 2)->i, "currency",
-                                 bx_db_cell(&t, i, 3)->s, "capacity",
-                                 (json_int_t)bx_db_cell(&t, i, 4)->i, "max_per_order",
-                                 (json_int_t)bx_db_cell(&t, i, 5)->i));
+                tiers,
+                json_pack("{s:s,s:s,s:I,s:s,s:I,s:I}", "id", bx_db_cell(&t, i, 0)->s, "name",
+                          bx_db_cell(&t, i, 1)->s, "price_cents",
+                          (json_int_t)bx_db_cell(&t, i, 2)->i, "currency", bx_db_cell(&t, i, 3)->s,
+                          "capacity", (json_int_t)bx_db_cell(&t, i, 4)->i, "max_per_order",
+                          (json_int_t)bx_db_cell(&t, i, 5)->i));
         }
         char starts[21], ends[21];
         bx_format_rfc3339(bx_db_cell(&rows, r, 5)->i, starts);
@@ -156,12 +156,11 @@ static enum bx_err list_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err)
         if (se->type == BX_DB_INT) {
             bx_format_rfc3339(se->i, se_s);
         }
-        json_t *venue = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", bx_db_cell(&rows, r, 12)->s,
-                                  "name", bx_db_cell(&rows, r, 13)->s, "address",
-                                  bx_db_cell(&rows, r, 14)->s, "city",
-                                  bx_db_cell(&rows, r, 15)->s, "country",
-                                  bx_db_cell(&rows, r, 16)->s, "timezone",
-                                  bx_db_cell(&rows, r, 17)->s);
+        json_t *venue =
+            json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", bx_db_cell(&rows, r, 12)->s, "name",
+                      bx_db_cell(&rows, r, 13)->s, "address", bx_db_cell(&rows, r, 14)->s, "city",
+                      bx_db_cell(&rows, r, 15)->s, "country", bx_db_cell(&rows, r, 16)->s,
+                      "timezone", bx_db_cell(&rows, r, 17)->s);
         json_array_append_new(
             l->items,
             json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s?,s:s?,s:s?,s:o,s:s,s:o}", "id",
@@ -177,8 +176,9 @@ static enum bx_err list_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err)
     l->next = json_null();
     if (rows.n_rows > (size_t)l->limit) {
         char raw[96], enc[140];
-        int n = snprintf(raw, sizeof raw, "ev1:%lld:%s", (long long)bx_db_cell(&rows, shown - 1, 5)->i,
-                         bx_db_cell(&rows, shown - 1, 0)->s);
+        int n =
+            snprintf(raw, sizeof raw, "ev1:%lld:%s", (long long)bx_db_cell(&rows, shown - 1, 5)->i,
+                     bx_db_cell(&rows, shown - 1, 0)->s);
         sodium_bin2base64(enc, sizeof enc, (const unsigned char *)raw, (size_t)n,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
         json_decref(l->next);
@@ -276,8 +276,9 @@ enum bx_err events_list(struct bx_req *req) {
         if ((e = catalog_tx(req, BX_DB_READ, list_tx, &l)) != BX_OK) {
             return e;
         }
-        if ((e = bx_respond_json(req, 200, json_pack("{s:o,s:o}", "items", l.items,
-                                                     "next_cursor", l.next))) != BX_OK) {
+        if ((e = bx_respond_json(
+                 req, 200, json_pack("{s:o,s:o}", "items", l.items, "next_cursor", l.next))) !=
+            BX_OK) {
             return e;
         }
         etag_of(req->resp_body, req->resp_len, etag);

@@ -2,6 +2,7 @@
 // boxoffice-catalog: venues, events and ticket tiers over the db interface (SQLite on a laptop,
 // PostgreSQL in production). Migrations run at start under the database's lock.
 #include <stdio.h>
+#include <string.h>
 
 #include "boxoffice/base.h"
 #include "boxoffice/log.h"
@@ -63,6 +64,27 @@ static void stop(void *ctx) {
     bx_db_close(&catalog.db);
 }
 
+/* boxoffice-catalog --seed-demo: migrate and seed the demo catalog (if empty), then exit. */
+static int command(void *ctx, int argc, char **argv) {
+    (void)ctx;
+    if (argc != 2 || (strcmp(argv[1], "--seed-demo") != 0 && strcmp(argv[1], "seed-demo") != 0)) {
+        fprintf(stderr, "boxoffice-catalog: unknown command (try --help)\n");
+        return 2;
+    }
+    struct bx_error err = {0};
+    enum bx_err e = bx_db_open(catalog.db_url, &catalog.db, &err);
+    if (e == BX_OK && (e = catalog_migrate(&err)) == BX_OK) {
+        e = catalog_seed_demo(&err);
+    }
+    bx_db_close(&catalog.db);
+    if (e != BX_OK) {
+        fprintf(stderr, "boxoffice-catalog: %s\n", err.message[0] ? err.message : bx_err_name(e));
+        return 1;
+    }
+    printf("demo catalog ready in %s\n", catalog.db_url);
+    return 0;
+}
+
 static const struct bx_service service = {
     .name = "catalog",
     .summary = "venues, events and ticket tiers",
@@ -76,6 +98,9 @@ static const struct bx_service service = {
     .init = init,
     .ready = ready,
     .stop = stop,
+    .command = command,
+    .commands_help =
+        "  --seed-demo          seed demo venues and events into an empty catalog, exit\n",
 };
 
 int main(int argc, char **argv) {

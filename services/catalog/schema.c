@@ -49,11 +49,11 @@ static const struct demo_venue demo_venues[] = {
 };
 
 static const char *const demo_titles[] = {
-    "Symphony No. 9",       "Midnight Jazz Session", "Indie Rock Night",   "Stand-up Showcase",
-    "Chamber Music Matinee", "Electronic Sunrise",   "Opera Gala",         "Folk Festival",
-    "Piano Recital",        "Hip-Hop Live",          "String Quartet",     "Comedy Club",
-    "Big Band Swing",       "Choir Evening",         "Techno Marathon",    "Blues Brothers Tribute",
-    "Film Score Concert",   "Ballet Highlights",     "Acoustic Sessions",  "New Year's Eve Party",
+    "Symphony No. 9",        "Midnight Jazz Session", "Indie Rock Night",  "Stand-up Showcase",
+    "Chamber Music Matinee", "Electronic Sunrise",    "Opera Gala",        "Folk Festival",
+    "Piano Recital",         "Hip-Hop Live",          "String Quartet",    "Comedy Club",
+    "Big Band Swing",        "Choir Evening",         "Techno Marathon",   "Blues Brothers Tribute",
+    "Film Score Concert",    "Ballet Highlights",     "Acoustic Sessions", "New Year's Eve Party",
 };
 
 static const char *const demo_categories[] = {"concert", "jazz", "rock", "comedy", "classical"};
@@ -67,8 +67,8 @@ static enum bx_err seed_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err)
     struct bx_arena arena;
     bx_arena_init(&arena, 0);
     struct bx_db_rows rows;
-    enum bx_err e = bx_db_exec(tx, "SELECT COUNT(*) FROM venues", NULL, 0, &arena, &rows, NULL,
-                               err);
+    enum bx_err e =
+        bx_db_exec(tx, "SELECT COUNT(*) FROM venues", NULL, 0, &arena, &rows, NULL, err);
     if (e != BX_OK || bx_db_cell(&rows, 0, 0)->i > 0) {
         bx_arena_reset(&arena);
         return e;
@@ -78,7 +78,7 @@ static enum bx_err seed_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err)
     for (size_t v = 0; v < BX_ARRAY_LEN(demo_venues) && e == BX_OK; v++) {
         const struct demo_venue *d = &demo_venues[v];
         bx_uuid7(venue_ids[v]);
-        struct bx_db_value p[] = {BX_DB_S(venue_ids[v]), BX_DB_S(d->name), BX_DB_S(d->address),
+        struct bx_db_value p[] = {BX_DB_S(venue_ids[v]), BX_DB_S(d->name),    BX_DB_S(d->address),
                                   BX_DB_S(d->city),      BX_DB_S(d->country), BX_DB_S(d->tz),
                                   BX_DB_I(now)};
         e = bx_db_exec(tx,
@@ -96,12 +96,16 @@ static enum bx_err seed_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err)
         for (char *c = search; *c; c++) {
             *c = (char)((*c >= 'A' && *c <= 'Z') ? *c + 32 : *c);
         }
-        struct bx_db_value p[] = {
-            BX_DB_S(id), BX_DB_S(demo_titles[i]),
-            BX_DB_S("A demonstration event seeded on the first start."),
-            BX_DB_S(demo_categories[i % BX_ARRAY_LEN(demo_categories)]), BX_DB_S(venue_ids[v]),
-            BX_DB_I(starts), BX_DB_I(starts + 3 * 3600), BX_DB_I(now), BX_DB_S(search),
-            BX_DB_I(now)};
+        struct bx_db_value p[] = {BX_DB_S(id),
+                                  BX_DB_S(demo_titles[i]),
+                                  BX_DB_S("A demonstration event seeded on the first start."),
+                                  BX_DB_S(demo_categories[i % BX_ARRAY_LEN(demo_categories)]),
+                                  BX_DB_S(venue_ids[v]),
+                                  BX_DB_I(starts),
+                                  BX_DB_I(starts + 3 * 3600),
+                                  BX_DB_I(now),
+                                  BX_DB_S(search),
+                                  BX_DB_I(now)};
         e = bx_db_exec(tx,
                        "INSERT INTO events (id, title, description, category, venue_id,"
                        " starts_at, ends_at, sales_start, sales_end, image_url,"
@@ -116,8 +120,11 @@ static enum bx_err seed_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err)
         for (size_t t = 0; t < BX_ARRAY_LEN(tiers) && e == BX_OK; t++) {
             char tid[37];
             bx_uuid7(tid);
-            struct bx_db_value tp[] = {BX_DB_S(tid), BX_DB_S(id), BX_DB_S(tiers[t].name),
-                                       BX_DB_I(tiers[t].price), BX_DB_I(tiers[t].capacity),
+            struct bx_db_value tp[] = {BX_DB_S(tid),
+                                       BX_DB_S(id),
+                                       BX_DB_S(tiers[t].name),
+                                       BX_DB_I(tiers[t].price),
+                                       BX_DB_I(tiers[t].capacity),
                                        BX_DB_I((int64_t)t)};
             e = bx_db_exec(tx,
                            "INSERT INTO tiers (id, event_id, name, price_cents, currency,"

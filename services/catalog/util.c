@@ -12,7 +12,7 @@
 #include "boxoffice/base.h"
 #include "catalog.h"
 
-#define TZ_NAME_MAX 64
+#define TZ_NAME_MAX         64
 #define IDEMPOTENCY_KEY_MAX 128
 
 bool catalog_valid_timezone(const char *tz) {
@@ -145,8 +145,8 @@ enum bx_err catalog_idempotency_save(struct bx_db_tx *tx, struct bx_req *req, co
     if (e != BX_OK) {
         return e;
     }
-    struct bx_db_value p[] = {BX_DB_S(scope), BX_DB_S(caller(req)), BX_DB_S(key), BX_DB_S(hash),
-                              BX_DB_I(status), BX_DB_S(body), BX_DB_I(now)};
+    struct bx_db_value p[] = {BX_DB_S(scope),  BX_DB_S(caller(req)), BX_DB_S(key), BX_DB_S(hash),
+                              BX_DB_I(status), BX_DB_S(body),        BX_DB_I(now)};
     return bx_db_exec(tx,
                       "INSERT INTO idempotency (scope, caller, key, body_hash, status, response,"
                       " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

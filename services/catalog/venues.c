@@ -16,16 +16,36 @@ struct venue_body {
 };
 
 static const struct bx_json_field venue_fields[] = {
-    {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_body, name),
-     .required = true, .min = 1, .max = CATALOG_NAME_MAX},
-    {.name = "address", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_body, address),
-     .required = true, .min = 1, .max = CATALOG_NAME_MAX},
-    {.name = "city", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_body, city),
-     .required = true, .min = 1, .max = 100},
-    {.name = "country", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_body, country),
-     .required = true, .min = 2, .max = 2},
-    {.name = "timezone", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_body, timezone),
-     .required = true, .min = 1, .max = 64},
+    {.name = "name",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_body, name),
+     .required = true,
+     .min = 1,
+     .max = CATALOG_NAME_MAX},
+    {.name = "address",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_body, address),
+     .required = true,
+     .min = 1,
+     .max = CATALOG_NAME_MAX},
+    {.name = "city",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_body, city),
+     .required = true,
+     .min = 1,
+     .max = 100},
+    {.name = "country",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_body, country),
+     .required = true,
+     .min = 2,
+     .max = 2},
+    {.name = "timezone",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_body, timezone),
+     .required = true,
+     .min = 1,
+     .max = 64},
 };
 
 static const struct bx_json_schema venue_schema = {venue_fields, BX_ARRAY_LEN(venue_fields),
@@ -65,8 +85,8 @@ static enum bx_err venue_create_tx(struct bx_db_tx *tx, void *arg, struct bx_err
     struct venue_create *c = arg;
     struct venue_body *b = c->b;
     bx_uuid7(c->id);
-    struct bx_db_value p[] = {BX_DB_S(c->id),   BX_DB_S(b->name),    BX_DB_S(b->address),
-                              BX_DB_S(b->city), BX_DB_S(b->country), BX_DB_S(b->timezone),
+    struct bx_db_value p[] = {BX_DB_S(c->id),          BX_DB_S(b->name),    BX_DB_S(b->address),
+                              BX_DB_S(b->city),        BX_DB_S(b->country), BX_DB_S(b->timezone),
                               BX_DB_I(bx_now_unix_s())};
     enum bx_err e = bx_db_exec(tx,
                                "INSERT INTO venues (id, name, address, city, country, timezone,"
@@ -75,9 +95,9 @@ static enum bx_err venue_create_tx(struct bx_db_tx *tx, void *arg, struct bx_err
     if (e != BX_OK) {
         return e;
     }
-    json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", c->id, "name", b->name, "address",
-                          b->address, "city", b->city, "country", b->country, "timezone",
-                          b->timezone);
+    json_t *v =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", c->id, "name", b->name, "address", b->address,
+                  "city", b->city, "country", b->country, "timezone", b->timezone);
     c->response = v ? bx_json_dump(v, &c->req->arena, NULL) : NULL;
     json_decref(v);
     if (c->response == NULL) {
@@ -120,8 +140,7 @@ enum bx_err venues_create(struct bx_req *req) {
         return e;
     }
     catalog_bump();
-    return bx_respond(req, 201, "application/json; charset=utf-8", c.response,
-                      strlen(c.response));
+    return bx_respond(req, 201, "application/json; charset=utf-8", c.response, strlen(c.response));
 }
 
 struct venue_list {
@@ -134,9 +153,8 @@ struct venue_list {
 static enum bx_err venue_list_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err) {
     struct venue_list *l = arg;
     struct bx_db_value p[] = {BX_DB_S(l->after), BX_DB_I(l->limit + 1)};
-    return bx_db_exec(tx,
-                      "SELECT " VENUE_COLUMNS " FROM venues WHERE id > $1 ORDER BY id LIMIT $2", p,
-                      2, &l->req->arena, &l->rows, NULL, err);
+    return bx_db_exec(tx, "SELECT " VENUE_COLUMNS " FROM venues WHERE id > $1 ORDER BY id LIMIT $2",
+                      p, 2, &l->req->arena, &l->rows, NULL, err);
 }
 
 enum bx_err venues_list(struct bx_req *req) {

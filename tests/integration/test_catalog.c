@@ -3,8 +3,9 @@
 // errors, roles, Idempotency-Key replay and mismatch, drafts hidden from the public, publish and
 // cancel, search filters, cursor pagination that stays stable while events are inserted, ETag and
 // If-None-Match, bad query parameters, and data surviving a restart.
-//   test_catalog CATALOG-BIN sqlite
-//   test_catalog CATALOG-BIN postgres PGURL
+// Every call goes through the gateway (boxoffice-frontend), as clients' calls do.
+//   test_catalog CATALOG-BIN FRONTEND-BIN sqlite
+//   test_catalog CATALOG-BIN FRONTEND-BIN postgres PGURL
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 #include "boxoffice/httpc.h"
 #include "harness.h"
 
-static uint16_t port;
+static uint16_t port, catalog_port;
 static char admin[1024], customer[1024];
 static const char *extra_header;
 
@@ -221,8 +222,7 @@ static void test_events(void) {
           "drafts are not listed");
     drop(&r);
     r = call("PATCH", path, admin, "{\"title\":\"Draft Night Live\",\"image_url\":null}");
-    CHECK(r.status == 200 && strcmp(str(r.body, "title"), "Draft Night Live") == 0,
-          "PATCH title");
+    CHECK(r.status == 200 && strcmp(str(r.body, "title"), "Draft Night Live") == 0, "PATCH title");
     drop(&r);
     r = call("PATCH", path, admin, "{\"ends_at\":\"2027-02-01T00:00:00Z\"}");
     CHECK(err_is(&r, 422, "invalid_field", "ends_at"), "PATCH that ends before start -> 422");
@@ -231,10 +231,19 @@ static void test_events(void) {
     CHECK(err_is(&r, 422, "invalid_field", "status"), "status is not patchable");
     drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/tiers", draft);
+    extra_header = "Idempotency-Key: tier-1";
     r = call("POST", path, admin,
              "{\"name\":\"Balcony\",\"price_cents\":3000,\"currency\":\"EUR\",\"capacity\":50}");
+    char tier_id[64];
+    bx_strlcpy(tier_id, str(r.body, "id") ? str(r.body, "id") : "", sizeof tier_id);
     CHECK(r.status == 201 && strcmp(str(r.body, "name"), "Balcony") == 0, "add a tier -> 201");
     drop(&r);
+    r = call("POST", path, admin,
+             "{\"name\":\"Balcony\",\"price_cents\":3000,\"currency\":\"EUR\",\"capacity\":50}");
+    CHECK(r.status == 201 && strcmp(str(r.body, "id"), tier_id) == 0,
+          "retrying the tier with its Idempotency-Key adds nothing");
+    drop(&r);
+    extra_header = NULL;
     snprintf(path, sizeof path, "/api/events/%s/publish", draft);
     r = call("POST", path, customer, NULL);
     CHECK(r.status == 403, "customer cannot publish");
@@ -277,8 +286,7 @@ static void test_listing(void) {
     struct res r = call("GET", "/api/events?q=series&limit=2", NULL, NULL);
     json_t *items = json_object_get(r.body, "items");
     char cursor[200];
-    bx_strlcpy(cursor, str(r.body, "next_cursor") ? str(r.body, "next_cursor") : "",
-               sizeof cursor);
+    bx_strlcpy(cursor, str(r.body, "next_cursor") ? str(r.body, "next_cursor") : "", sizeof cursor);
     CHECK(r.status == 200 && json_array_size(items) == 2 &&
               strcmp(str(json_array_get(items, 0), "id"), ids[0]) == 0 && cursor[0],
           "page 1: the two earliest, and a cursor");
@@ -299,7 +307,8 @@ static void test_listing(void) {
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 3,
           "category filter");
     drop(&r);
-    r = call("GET", "/api/events?q=series&city=london&from=2027-05-02T00:00:00Z&to=2027-05-03T23:00:00Z",
+    r = call("GET",
+             "/api/events?q=series&city=london&from=2027-05-02T00:00:00Z&to=2027-05-03T23:00:00Z",
              NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 2,
           "city (case-insensitive) and from/to filters");
@@ -340,16 +349,16 @@ static void test_listing(void) {
 
 static pid_t start(const char *bin, const char *db_env, const char *keys, const char *log) {
     char e0[64], e1[300];
-    snprintf(e0, sizeof e0, "BOXOFFICE_CATALOG_PORT=%u", (unsigned)port);
+    snprintf(e0, sizeof e0, "BOXOFFICE_CATALOG_PORT=%u", (unsigned)catalog_port);
     snprintf(e1, sizeof e1, "BOXOFFICE_AUTH_KEYS=%s", keys);
     const char *env[] = {e0, e1, db_env, "BOXOFFICE_LOG_LEVEL=warn", NULL};
     return harness_spawn(bin, env, log);
 }
 
 int main(int argc, char **argv) {
-    bool pg = argc == 4 && strcmp(argv[2], "postgres") == 0;
-    if (!pg && !(argc == 3 && strcmp(argv[2], "sqlite") == 0)) {
-        fprintf(stderr, "usage: %s CATALOG-BIN sqlite | postgres URL\n", argv[0]);
+    bool pg = argc == 5 && strcmp(argv[3], "postgres") == 0;
+    if (!pg && !(argc == 4 && strcmp(argv[3], "sqlite") == 0)) {
+        fprintf(stderr, "usage: %s CATALOG-BIN FRONTEND-BIN sqlite | postgres URL\n", argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -359,7 +368,7 @@ int main(int argc, char **argv) {
     snprintf(keys, sizeof keys, "%s/keys", dir);
     snprintf(log, sizeof log, "%s/catalog.log", dir);
     if (pg) {
-        snprintf(db_env, sizeof db_env, "BOXOFFICE_CATALOG_DB=%s", argv[3]);
+        snprintf(db_env, sizeof db_env, "BOXOFFICE_CATALOG_DB=%s", argv[4]);
     } else {
         snprintf(db_env, sizeof db_env, "BOXOFFICE_CATALOG_DB=sqlite:%s/catalog.db", dir);
     }
@@ -367,9 +376,17 @@ int main(int argc, char **argv) {
     BX_ASSERT(bx_keyring_generate(keys, &key) == BX_OK);
     mint(&key, BX_ROLE_ADMIN, admin, sizeof admin);
     mint(&key, BX_ROLE_CUSTOMER, customer, sizeof customer);
+    catalog_port = harness_free_port();
     port = harness_free_port();
+    char fe_log[128], fe0[64], fe1[80];
+    snprintf(fe_log, sizeof fe_log, "%s/frontend.log", dir);
+    snprintf(fe0, sizeof fe0, "BOXOFFICE_FRONTEND_PORT=%u", (unsigned)port);
+    snprintf(fe1, sizeof fe1, "BOXOFFICE_CATALOG_URL=http://127.0.0.1:%u", (unsigned)catalog_port);
+    const char *fe_env[] = {fe0, fe1, "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    pid_t fe = harness_spawn(argv[2], fe_env, fe_log);
     pid_t pid = start(argv[1], db_env, keys, log);
-    bool up = harness_wait_ok(port, "/readyz", 30000);
+    bool up =
+        harness_wait_ok(catalog_port, "/readyz", 30000) && harness_wait_ok(port, "/healthz", 20000);
     CHECK(up, "catalog is up (%s)", pg ? "PostgreSQL" : "SQLite");
     if (up) {
         test_venues();
@@ -380,13 +397,28 @@ int main(int argc, char **argv) {
     CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM -> exit 0");
     if (up) {
         pid = start(argv[1], db_env, keys, log);
-        up = harness_wait_ok(port, "/readyz", 30000);
+        up = harness_wait_ok(catalog_port, "/readyz", 30000);
         struct res r = call("GET", "/api/venues?limit=100", NULL, NULL);
         CHECK(up && r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 2,
               "after a restart the data is there and migrations did not run twice");
         drop(&r);
         harness_stop(pid, SIGTERM, 20000);
+        /* --seed-demo fills an empty catalog only */
+        char cmd[900];
+        snprintf(cmd, sizeof cmd,
+                 "%s BOXOFFICE_AUTH_KEYS='%s' BOXOFFICE_LOG_LEVEL=warn '%s' --seed-demo "
+                 ">/dev/null 2>&1",
+                 db_env, keys, argv[1]);
+        CHECK(system(cmd) == 0, "--seed-demo on a non-empty catalog exits 0 (and adds nothing)");
+        pid = start(argv[1], db_env, keys, log);
+        harness_wait_ok(catalog_port, "/readyz", 30000);
+        r = call("GET", "/api/venues?limit=100", NULL, NULL);
+        CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 2,
+              "seeding skipped a catalog that has data");
+        drop(&r);
+        harness_stop(pid, SIGTERM, 20000);
     }
+    harness_stop(fe, SIGTERM, 20000);
     if (harness_failures) {
         harness_tail(log, 30);
     }
