@@ -42,6 +42,7 @@ test: debug check-banned format-check
 bench: build test-deps
 	@bench/http.sh $(RELEASE_DIR)
 	@bench/users.sh $(RELEASE_DIR)
+	@bench/catalog.sh $(RELEASE_DIR)
 
 clean:
 	rm -rf build

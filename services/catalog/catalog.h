@@ -50,6 +50,13 @@ enum bx_err events_add_tier(struct bx_req *req);
 enum bx_err events_publish(struct bx_req *req);
 enum bx_err events_cancel(struct bx_req *req);
 
+/* list.c: the answer cache (public answers only), keyed by request URI and write generation,
+ * each entry valid for at most 1 s. */
+bool catalog_cache_get(struct bx_req *req, const char *key, char etag_out[40]);
+void catalog_cache_put(const char *key, const char *body, size_t len, const char etag[40],
+                       uint64_t generation);
+void catalog_etag(const char *body, size_t len, char out[40]);
+
 /* schema.c */
 enum bx_err catalog_migrate(struct bx_error *err);
 enum bx_err catalog_seed_demo(struct bx_error *err);

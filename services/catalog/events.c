@@ -412,16 +412,33 @@ static bool is_admin(const struct bx_req *req) {
 }
 
 enum bx_err events_get(struct bx_req *req) {
-    struct event_get g = {.req = req, .id = bx_req_param(req, "id")};
-    enum bx_err e = catalog_tx(req, BX_DB_READ, event_get_tx, &g);
-    if (e != BX_OK) {
-        return e;
+    char etag[40];
+    if (!catalog_cache_get(req, req->raw_uri, etag)) {
+        uint64_t generation = catalog_generation();
+        struct event_get g = {.req = req, .id = bx_req_param(req, "id")};
+        enum bx_err e = catalog_tx(req, BX_DB_READ, event_get_tx, &g);
+        if (e != BX_OK) {
+            return e;
+        }
+        bool draft = strcmp(g.status, "draft") == 0;
+        if (draft && !is_admin(req)) {
+            json_decref(g.event);
+            return bx_req_fail(req, BX_NOT_FOUND, NULL, "No such event.");
+        }
+        if ((e = bx_respond_json(req, 200, g.event)) != BX_OK) {
+            return e;
+        }
+        catalog_etag(req->resp_body, req->resp_len, etag);
+        if (!draft) { /* only what anyone may see goes into the shared cache */
+            catalog_cache_put(req->raw_uri, req->resp_body, req->resp_len, etag, generation);
+        }
     }
-    if (strcmp(g.status, "draft") == 0 && !is_admin(req)) {
-        json_decref(g.event);
-        return bx_req_fail(req, BX_NOT_FOUND, NULL, "No such event.");
+    bx_resp_header(req, "ETag", etag);
+    const char *inm = bx_req_header(req, "If-None-Match");
+    if (inm != NULL && strstr(inm, etag) != NULL) {
+        return bx_respond(req, 304, NULL, "", 0);
     }
-    return bx_respond_json(req, 200, g.event);
+    return BX_OK;
 }
 
 /* Sets status from one of `from` (comma list) to `to`; 409 otherwise. */

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// GET /api/events: published events by (starts_at, id), filtered by q (substring of title, venue
-// and city, case-insensitive), from/to (start time range), category and city; cursor pagination
-// on the last row's (starts_at, id), stable under inserts. Each answer carries a strong ETag of
-// its bytes (If-None-Match → 304). Hot lists are cached per query in a fixed table, keyed by the
-// write generation and valid for at most CACHE_TTL_MS: on this replica a write is visible at
-// once; another replica's write within CACHE_TTL_MS (the staleness bound across replicas).
+// GET /api/events (and the public answers of GET /api/events/{id}): published events by (starts_at,
+// id), filtered by q (substring of title, venue and city, case-insensitive), from/to (start time
+// range), category and city; cursor pagination on the last row's (starts_at, id), stable under
+// inserts. Each answer carries a strong ETag of its bytes (If-None-Match → 304). Hot lists are
+// cached per query in a fixed table, keyed by the write generation and valid for at most
+// CACHE_TTL_MS: on this replica a write is visible at once; another replica's write within
+// CACHE_TTL_MS (the staleness bound across replicas).
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ static size_t slot_of(const char *query) {
     return (size_t)(v % CACHE_SLOTS);
 }
 
-static bool cache_get(struct bx_req *req, const char *query, char *etag_out) {
+bool catalog_cache_get(struct bx_req *req, const char *query, char etag_out[40]) {
     bool hit = false;
     size_t s = slot_of(query);
     pthread_mutex_lock(&cache_lock);
@@ -54,8 +55,8 @@ static bool cache_get(struct bx_req *req, const char *query, char *etag_out) {
     return hit;
 }
 
-static void cache_put(const char *query, const char *body, size_t len, const char *etag,
-                      uint64_t generation) {
+void catalog_cache_put(const char *query, const char *body, size_t len, const char etag[40],
+                       uint64_t generation) {
     if (len > CACHE_BODY_MAX) {
         return;
     }
@@ -81,7 +82,7 @@ static void cache_put(const char *query, const char *body, size_t len, const cha
     pthread_mutex_unlock(&cache_lock);
 }
 
-static void etag_of(const char *body, size_t len, char out[40]) {
+void catalog_etag(const char *body, size_t len, char out[40]) {
     unsigned char h[16];
     crypto_generichash(h, sizeof h, (const unsigned char *)body, len, NULL, 0);
     out[0] = '"';
@@ -272,7 +273,7 @@ enum bx_err events_list(struct bx_req *req) {
     const char *query = req->raw_uri;
     char etag[40];
     uint64_t generation = catalog_generation();
-    if (!cache_get(req, query, etag)) {
+    if (!catalog_cache_get(req, query, etag)) {
         if ((e = catalog_tx(req, BX_DB_READ, list_tx, &l)) != BX_OK) {
             return e;
         }
@@ -281,8 +282,8 @@ enum bx_err events_list(struct bx_req *req) {
             BX_OK) {
             return e;
         }
-        etag_of(req->resp_body, req->resp_len, etag);
-        cache_put(query, req->resp_body, req->resp_len, etag, generation);
+        catalog_etag(req->resp_body, req->resp_len, etag);
+        catalog_cache_put(query, req->resp_body, req->resp_len, etag, generation);
     }
     bx_resp_header(req, "ETag", etag);
     bx_resp_header(req, "Cache-Control", "public, max-age=1");
