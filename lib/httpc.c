@@ -308,59 +308,48 @@ struct bx_httpc_pool *bx_httpc_pool_new(size_t max_inflight) {
     return p;
 }
 
+/* Frees a transfer that never reached the pool's thread. */
+static void transfer_discard(struct transfer *t) {
+    if (t->easy != NULL) {
+        curl_easy_cleanup(t->easy);
+    }
+    curl_slist_free_all(t->headers);
+    free(t->method);
+    free(t->url);
+    free(t->body);
+    free(t->resp);
+    free(t);
+}
+
 enum bx_err bx_httpc_pool_submit(struct bx_httpc_pool *p, const struct bx_httpc_request *req,
                                  bx_httpc_done_fn done, void *arg) {
     struct transfer *t = calloc(1, sizeof *t);
-    struct bx_httpc_response *resp = calloc(1, sizeof *resp);
-    if (t == NULL || resp == NULL) {
-        free(t);
-        free(resp);
+    if (t == NULL) {
         return BX_UNAVAILABLE;
     }
-    t->resp = resp;
+    t->resp = calloc(1, sizeof *t->resp);
     t->done = done;
     t->arg = arg;
-    struct bx_httpc_request copy = *req;
     t->method = strdup(req->method);
     t->url = strdup(req->url);
-    if (req->body_len > 0) {
-        t->body = malloc(req->body_len);
-        if (t->body != NULL) {
-            memcpy(t->body, req->body, req->body_len);
-        }
+    if (req->body_len > 0 && (t->body = malloc(req->body_len)) != NULL) {
+        memcpy(t->body, req->body, req->body_len);
     }
-    if (t->method == NULL || t->url == NULL || (req->body_len > 0 && t->body == NULL)) {
-        free(t->method);
-        free(t->url);
-        free(t->body);
-        free(t);
-        free(resp);
-        return BX_UNAVAILABLE;
+    if (t->resp == NULL || t->method == NULL || t->url == NULL ||
+        (req->body_len > 0 && t->body == NULL)) {
+        goto fail;
     }
+    struct bx_httpc_request copy = *req;
     copy.method = t->method;
     copy.url = t->url;
     copy.body = t->body;
-    t->easy = setup(t, &copy);
-    if (t->easy == NULL) {
-        curl_slist_free_all(t->headers);
-        free(t->method);
-        free(t->url);
-        free(t->body);
-        free(t);
-        free(resp);
-        return BX_UNAVAILABLE;
+    if ((t->easy = setup(t, &copy)) == NULL) {
+        goto fail;
     }
     pthread_mutex_lock(&p->lock);
     if (p->stopping || p->inflight >= p->max_inflight) {
         pthread_mutex_unlock(&p->lock);
-        curl_easy_cleanup(t->easy);
-        curl_slist_free_all(t->headers);
-        free(t->method);
-        free(t->url);
-        free(t->body);
-        free(t);
-        free(resp);
-        return BX_UNAVAILABLE;
+        goto fail;
     }
     p->inflight++;
     t->next = p->queue;
@@ -368,6 +357,9 @@ enum bx_err bx_httpc_pool_submit(struct bx_httpc_pool *p, const struct bx_httpc_
     pthread_mutex_unlock(&p->lock);
     curl_multi_wakeup(p->multi);
     return BX_OK;
+fail:
+    transfer_discard(t);
+    return BX_UNAVAILABLE;
 }
 
 void bx_httpc_pool_free(struct bx_httpc_pool *p) {
