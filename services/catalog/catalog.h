@@ -27,6 +27,7 @@
 
 struct catalog {
     const char *db_url;
+    const char *booking_url; /* asked how many seats a tier has sold before it may shrink */
     int64_t seed_demo;
     struct bx_db db;
 };
@@ -37,6 +38,7 @@ extern struct catalog catalog;
 enum bx_err venues_create(struct bx_req *req);
 enum bx_err venues_list(struct bx_req *req);
 enum bx_err venues_get(struct bx_req *req);
+enum bx_err venues_patch(struct bx_req *req);
 /* The venue as JSON, or BX_NOT_FOUND. */
 enum bx_err venue_load(struct bx_db_tx *tx, const char *id, struct bx_arena *arena, json_t **out,
                        struct bx_error *err);
@@ -49,6 +51,8 @@ enum bx_err events_patch(struct bx_req *req);
 enum bx_err events_add_tier(struct bx_req *req);
 enum bx_err events_publish(struct bx_req *req);
 enum bx_err events_cancel(struct bx_req *req);
+enum bx_err events_edit_tier(struct bx_req *req);
+enum bx_err events_changes(struct bx_req *req);
 
 /* list.c: the answer cache (public answers only), keyed by request URI and write generation,
  * each entry valid for at most 1 s. */
@@ -59,6 +63,10 @@ void catalog_etag(const char *body, size_t len, char out[40]);
 
 /* schema.c */
 enum bx_err catalog_migrate(struct bx_error *err);
+/* Records a change booking must learn (kind: "published", "cancelled", "tier") in the change feed,
+ * inside the transaction that made it. */
+enum bx_err catalog_change(struct bx_db_tx *tx, const char *event_id, const char *kind,
+                           struct bx_error *err);
 enum bx_err catalog_seed_demo(struct bx_error *err);
 
 /* util.c */

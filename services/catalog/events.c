@@ -475,6 +475,9 @@ static enum bx_err transition_tx(struct bx_db_tx *tx, void *arg, struct bx_error
                            NULL, NULL, NULL, err);
         }
         if (e == BX_OK) {
+            e = catalog_change(tx, t->id, t->to, err);
+        }
+        if (e == BX_OK) {
             e = event_row(tx, t->id, &t->req->arena, &rows, err);
         }
     }
@@ -529,7 +532,8 @@ static enum bx_err tier_add_tx(struct bx_db_tx *tx, void *arg, struct bx_error *
         return bx_error_set(err, BX_LIMIT_EXCEEDED, "tiers", "An event has at most %d tiers.",
                             CATALOG_TIERS_MAX);
     }
-    if ((e = insert_tier(tx, a->event_id, a->t, bx_db_cell(&n, 0, 0)->i, a->id, err)) != BX_OK) {
+    if ((e = insert_tier(tx, a->event_id, a->t, bx_db_cell(&n, 0, 0)->i, a->id, err)) != BX_OK ||
+        (e = catalog_change(tx, a->event_id, "tier", err)) != BX_OK) {
         return e;
     }
     const struct tier_body *t = a->t;

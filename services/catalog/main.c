@@ -12,11 +12,15 @@
 struct catalog catalog;
 
 static const char *const db_schemes[] = {"sqlite", "postgresql", "postgres", NULL};
+static const char *const http_schemes[] = {"http", "https", NULL};
 
 static const struct bx_config_var config[] = {
     {"BOXOFFICE_CATALOG_DB", BX_CFG_URL, "sqlite:var/catalog.db",
      "catalog database: sqlite:PATH or postgresql://user:pw@host/db[?pool=N]", 0, 0, db_schemes,
      &catalog.db_url},
+    {"BOXOFFICE_BOOKING_URL", BX_CFG_URL, "http://127.0.0.1:8083",
+     "booking service, asked for sold seats before a tier on sale shrinks", 0, 0, http_schemes,
+     &catalog.booking_url},
     {"BOXOFFICE_CATALOG_SEED_DEMO", BX_CFG_INT, "0",
      "1: seed demo venues and events into an empty catalog at start (make run does)", 0, 1, NULL,
      &catalog.seed_demo},
@@ -26,11 +30,14 @@ static const struct bx_route routes[] = {
     {BX_POST, "/api/venues", venues_create, BX_AUTH_ADMIN},
     {BX_GET, "/api/venues", venues_list, BX_AUTH_NONE},
     {BX_GET, "/api/venues/{id}", venues_get, BX_AUTH_NONE},
+    {BX_PATCH, "/api/venues/{id}", venues_patch, BX_AUTH_ADMIN},
     {BX_GET, "/api/events", events_list, BX_AUTH_NONE},
+    {BX_GET, "/api/events/changes", events_changes, BX_AUTH_NONE},
     {BX_POST, "/api/events", events_create, BX_AUTH_ADMIN},
     {BX_GET, "/api/events/{id}", events_get, BX_AUTH_OPTIONAL},
     {BX_PATCH, "/api/events/{id}", events_patch, BX_AUTH_ADMIN},
     {BX_POST, "/api/events/{id}/tiers", events_add_tier, BX_AUTH_ADMIN},
+    {BX_PATCH, "/api/events/{id}/tiers/{tier_id}", events_edit_tier, BX_AUTH_ADMIN},
     {BX_POST, "/api/events/{id}/publish", events_publish, BX_AUTH_ADMIN},
     {BX_POST, "/api/events/{id}/cancel", events_cancel, BX_AUTH_ADMIN},
 };

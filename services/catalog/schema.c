@@ -30,7 +30,19 @@ static const struct bx_db_migration migrations[] = {
      " body_hash TEXT NOT NULL, status BIGINT NOT NULL, response TEXT NOT NULL,"
      " created_at BIGINT NOT NULL, PRIMARY KEY (scope, caller, key))",
      NULL},
+    {2, "change feed for booking",
+     "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,"
+     " kind TEXT NOT NULL, at BIGINT NOT NULL)",
+     "CREATE TABLE changes (seq BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL,"
+     " kind TEXT NOT NULL, at BIGINT NOT NULL)"},
 };
+
+enum bx_err catalog_change(struct bx_db_tx *tx, const char *event_id, const char *kind,
+                           struct bx_error *err) {
+    struct bx_db_value p[] = {BX_DB_S(event_id), BX_DB_S(kind), BX_DB_I(bx_now_unix_s())};
+    return bx_db_exec(tx, "INSERT INTO changes (event_id, kind, at) VALUES ($1, $2, $3)", p, 3,
+                      NULL, NULL, NULL, err);
+}
 
 enum bx_err catalog_migrate(struct bx_error *err) {
     return catalog.db.ops->migrate(catalog.db.ctx, migrations, BX_ARRAY_LEN(migrations), err);

@@ -20,7 +20,7 @@
 #include "boxoffice/httpc.h"
 #include "harness.h"
 
-static uint16_t port, catalog_port;
+static uint16_t port, catalog_port, booking_port;
 static char admin[1024], customer[1024];
 static const char *extra_header;
 
@@ -244,6 +244,20 @@ static void test_events(void) {
           "retrying the tier with its Idempotency-Key adds nothing");
     drop(&r);
     extra_header = NULL;
+    char tier_path[256];
+    snprintf(tier_path, sizeof tier_path, "/api/events/%s/tiers/%s", draft, tier_id);
+    r = call("PATCH", tier_path, admin, "{\"capacity\":10,\"price_cents\":3500}");
+    CHECK(r.status == 200 && json_integer_value(json_object_get(r.body, "capacity")) == 10 &&
+              json_integer_value(json_object_get(r.body, "price_cents")) == 3500,
+          "a draft's tier may shrink (nothing can be sold yet)");
+    drop(&r);
+    r = call("PATCH", tier_path, admin, "{\"currency\":\"usd\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "currency"), "tier edit validates currency");
+    drop(&r);
+    snprintf(path, sizeof path, "/api/events/%s/tiers/no-such-tier", draft);
+    r = call("PATCH", path, admin, "{\"capacity\":5}");
+    CHECK(err_is(&r, 404, "not_found", NULL), "unknown tier -> 404");
+    drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/publish", draft);
     r = call("POST", path, customer, NULL);
     CHECK(r.status == 403, "customer cannot publish");
@@ -252,6 +266,14 @@ static void test_events(void) {
     CHECK(r.status == 200 && strcmp(str(r.body, "status"), "published") == 0 &&
               json_array_size(json_object_get(r.body, "tiers")) == 3,
           "publish -> 200 published");
+    drop(&r);
+    r = call("PATCH", tier_path, admin, "{\"capacity\":40}");
+    CHECK(r.status == 200 && json_integer_value(json_object_get(r.body, "capacity")) == 40,
+          "a tier on sale may grow");
+    drop(&r);
+    r = call("PATCH", tier_path, admin, "{\"capacity\":5}");
+    CHECK(err_is(&r, 503, "unavailable", NULL),
+          "a tier on sale does not shrink while booking cannot say what is sold");
     drop(&r);
     r = call("GET", "/api/events?q=DRAFT%20night", NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 1,
@@ -264,6 +286,32 @@ static void test_events(void) {
     snprintf(path, sizeof path, "/api/events/%s/publish", draft);
     r = call("POST", path, admin, NULL);
     CHECK(err_is(&r, 409, "conflict", NULL), "publishing a cancelled event -> 409");
+    drop(&r);
+    r = call("GET", "/api/events/changes?after=0", NULL, NULL);
+    json_t *changes = json_object_get(r.body, "items");
+    int published = 0, cancelled = 0;
+    size_t ci;
+    json_t *ch;
+    json_array_foreach(changes, ci, ch) {
+        if (strcmp(str(ch, "event_id"), draft) == 0) {
+            published += strcmp(str(ch, "kind"), "published") == 0;
+            cancelled += strcmp(str(ch, "kind"), "cancelled") == 0;
+        }
+    }
+    CHECK(r.status == 200 && published == 1 && cancelled == 1 &&
+              json_integer_value(json_object_get(r.body, "next_after")) > 0,
+          "the change feed tells booking about the publish and the cancel");
+    drop(&r);
+    r = call("GET", "/api/events/changes?after=-1", NULL, NULL);
+    CHECK(err_is(&r, 422, "invalid_field", "after"), "bad change-feed position -> 422");
+    drop(&r);
+    char vpath[128];
+    snprintf(vpath, sizeof vpath, "/api/venues/%s", venue_id);
+    r = call("PATCH", vpath, customer, "{\"city\":\"Londinium\"}");
+    CHECK(r.status == 403, "customer cannot edit venues");
+    drop(&r);
+    r = call("PATCH", vpath, admin, "{\"timezone\":\"Nowhere/Land\"}");
+    CHECK(err_is(&r, 422, "invalid_field", "timezone"), "venue edit validates the timezone");
     drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/tiers", draft);
     r = call("POST", path, admin,
@@ -333,6 +381,15 @@ static void test_listing(void) {
           "after a write the list changes and so does its ETag");
     drop(&r);
     extra_header = NULL;
+    char vpath[128];
+    snprintf(vpath, sizeof vpath, "/api/venues/%s", venue_id);
+    r = call("PATCH", vpath, admin, "{\"name\":\"Royal Albert Hall\",\"city\":\"Westminster\"}");
+    CHECK(r.status == 200 && strcmp(str(r.body, "city"), "Westminster") == 0, "venue edited");
+    drop(&r);
+    r = call("GET", "/api/events?q=westminster&category=classical", NULL, NULL);
+    CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 3,
+          "search follows the venue's new city");
+    drop(&r);
     r = call("GET", "/api/events?limit=0", NULL, NULL);
     CHECK(err_is(&r, 422, "invalid_field", "limit"), "limit=0 -> 422");
     drop(&r);
@@ -351,7 +408,9 @@ static pid_t start(const char *bin, const char *db_env, const char *keys, const 
     char e0[64], e1[300];
     snprintf(e0, sizeof e0, "BOXOFFICE_CATALOG_PORT=%u", (unsigned)catalog_port);
     snprintf(e1, sizeof e1, "BOXOFFICE_AUTH_KEYS=%s", keys);
-    const char *env[] = {e0, e1, db_env, "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    char e2[80];
+    snprintf(e2, sizeof e2, "BOXOFFICE_BOOKING_URL=http://127.0.0.1:%u", (unsigned)booking_port);
+    const char *env[] = {e0, e1, e2, db_env, "BOXOFFICE_LOG_LEVEL=warn", NULL};
     return harness_spawn(bin, env, log);
 }
 
@@ -377,12 +436,14 @@ int main(int argc, char **argv) {
     mint(&key, BX_ROLE_ADMIN, admin, sizeof admin);
     mint(&key, BX_ROLE_CUSTOMER, customer, sizeof customer);
     catalog_port = harness_free_port();
+    booking_port = harness_free_port(); /* nothing listens there */
     port = harness_free_port();
     char fe_log[128], fe0[64], fe1[80];
     snprintf(fe_log, sizeof fe_log, "%s/frontend.log", dir);
     snprintf(fe0, sizeof fe0, "BOXOFFICE_FRONTEND_PORT=%u", (unsigned)port);
     snprintf(fe1, sizeof fe1, "BOXOFFICE_CATALOG_URL=http://127.0.0.1:%u", (unsigned)catalog_port);
     const char *fe_env[] = {fe0, fe1, "BOXOFFICE_LOG_LEVEL=warn", NULL};
+    /* no booking runs in this test: catalog must refuse what only booking can confirm */
     pid_t fe = harness_spawn(argv[2], fe_env, fe_log);
     pid_t pid = start(argv[1], db_env, keys, log);
     bool up =
