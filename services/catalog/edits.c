@@ -14,23 +14,38 @@
 #include "catalog.h"
 
 #define BOOKING_TIMEOUT_MS 3000
-#define CHANGES_MAX 500
+#define CHANGES_MAX        500
 
 struct venue_patch {
     char *name, *address, *city, *country, *timezone;
 };
 
 static const struct bx_json_field venue_patch_fields[] = {
-    {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_patch, name),
-     .min = 1, .max = CATALOG_NAME_MAX},
-    {.name = "address", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_patch, address),
-     .min = 1, .max = CATALOG_NAME_MAX},
-    {.name = "city", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_patch, city),
-     .min = 1, .max = 100},
-    {.name = "country", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_patch, country),
-     .min = 2, .max = 2},
-    {.name = "timezone", .kind = BX_JSON_STRING, .offset = offsetof(struct venue_patch, timezone),
-     .min = 1, .max = 64},
+    {.name = "name",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_patch, name),
+     .min = 1,
+     .max = CATALOG_NAME_MAX},
+    {.name = "address",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_patch, address),
+     .min = 1,
+     .max = CATALOG_NAME_MAX},
+    {.name = "city",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_patch, city),
+     .min = 1,
+     .max = 100},
+    {.name = "country",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_patch, country),
+     .min = 2,
+     .max = 2},
+    {.name = "timezone",
+     .kind = BX_JSON_STRING,
+     .offset = offsetof(struct venue_patch, timezone),
+     .min = 1,
+     .max = 64},
 };
 
 static const struct bx_json_schema venue_patch_schema = {
@@ -73,14 +88,14 @@ static enum bx_err venue_edit_tx(struct bx_db_tx *tx, void *arg, struct bx_error
 enum bx_err venues_patch(struct bx_req *req) {
     struct venue_patch b;
     struct bx_error err;
-    enum bx_err e = bx_json_decode(req->body, req->body_len, &venue_patch_schema, &b, &req->arena,
-                                   NULL, &err);
+    enum bx_err e =
+        bx_json_decode(req->body, req->body_len, &venue_patch_schema, &b, &req->arena, NULL, &err);
     if (e != BX_OK) {
         req->error = err;
         return e;
     }
-    if (b.country != NULL && !(b.country[0] >= 'A' && b.country[0] <= 'Z' &&
-                               b.country[1] >= 'A' && b.country[1] <= 'Z')) {
+    if (b.country != NULL && !(b.country[0] >= 'A' && b.country[0] <= 'Z' && b.country[1] >= 'A' &&
+                               b.country[1] <= 'Z')) {
         return bx_req_fail(req, BX_INVALID_FIELD, "country",
                            "country must be an ISO 3166-1 alpha-2 code like GB.");
     }
@@ -104,18 +119,30 @@ struct tier_patch {
 enum { T_NAME, T_PRICE, T_CURRENCY, T_CAPACITY, T_PER_ORDER };
 
 static const struct bx_json_field tier_patch_fields[] = {
-    [T_NAME] = {.name = "name", .kind = BX_JSON_STRING, .offset = offsetof(struct tier_patch, name),
-                .min = 1, .max = 100},
-    [T_PRICE] = {.name = "price_cents", .kind = BX_JSON_INT,
-                 .offset = offsetof(struct tier_patch, price_cents), .min = 0,
+    [T_NAME] = {.name = "name",
+                .kind = BX_JSON_STRING,
+                .offset = offsetof(struct tier_patch, name),
+                .min = 1,
+                .max = 100},
+    [T_PRICE] = {.name = "price_cents",
+                 .kind = BX_JSON_INT,
+                 .offset = offsetof(struct tier_patch, price_cents),
+                 .min = 0,
                  .max = CATALOG_PRICE_MAX},
-    [T_CURRENCY] = {.name = "currency", .kind = BX_JSON_STRING,
-                    .offset = offsetof(struct tier_patch, currency), .min = 3, .max = 3},
-    [T_CAPACITY] = {.name = "capacity", .kind = BX_JSON_INT,
-                    .offset = offsetof(struct tier_patch, capacity), .min = 1,
+    [T_CURRENCY] = {.name = "currency",
+                    .kind = BX_JSON_STRING,
+                    .offset = offsetof(struct tier_patch, currency),
+                    .min = 3,
+                    .max = 3},
+    [T_CAPACITY] = {.name = "capacity",
+                    .kind = BX_JSON_INT,
+                    .offset = offsetof(struct tier_patch, capacity),
+                    .min = 1,
                     .max = CATALOG_CAPACITY_MAX},
-    [T_PER_ORDER] = {.name = "max_per_order", .kind = BX_JSON_INT,
-                     .offset = offsetof(struct tier_patch, max_per_order), .min = 1,
+    [T_PER_ORDER] = {.name = "max_per_order",
+                     .kind = BX_JSON_INT,
+                     .offset = offsetof(struct tier_patch, max_per_order),
+                     .min = 1,
                      .max = CATALOG_PER_ORDER_MAX},
 };
 
