@@ -16,7 +16,6 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
-#include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -875,34 +874,9 @@ static int child_commit(const char *url) {
 }
 
 static void test_durability(struct bx_db *db) {
-    int fds[2];
-    BX_ASSERT(pipe(fds) == 0);
-    pid_t pid = fork();
-    BX_ASSERT(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        execl("/proc/self/exe", "test_db", "--child-commit", db_url, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[32] = "";
-    size_t got = 0;
-    int64_t deadline = bx_now_mono_ms() + CHILD_WAIT_MS;
-    while (memchr(buf, '\n', got) == NULL && got < sizeof buf - 1 && bx_now_mono_ms() < deadline) {
-        struct pollfd p = {.fd = fds[0], .events = POLLIN};
-        if (poll(&p, 1, 100) > 0) {
-            ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
-            if (r <= 0) {
-                break;
-            }
-            got += (size_t)r;
-            buf[got] = '\0';
-        }
-    }
-    close(fds[0]);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    char buf[32];
+    char *const child[] = {"/proc/self/exe", "--child-commit", (char *)db_url, NULL};
+    harness_first_line_then_kill(child, buf, sizeof buf, CHILD_WAIT_MS);
     CHECK(strcmp(buf, "committed\n") == 0, "another process acknowledged a commit");
     const char *count = "SELECT count(*) FROM conf_items WHERE email = 'durable@example.com'";
     CHECK(query_int(db, count, NULL, 0) == 1, "after it was SIGKILLed the row is there");

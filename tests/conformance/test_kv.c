@@ -12,7 +12,6 @@
 #include <inttypes.h>
 #include <lmdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -451,34 +450,9 @@ static int child_put(const char *url, const char *key) {
 static void test_durability(struct bx_kv *kv) {
     char key[KEY_BUF_BYTES];
     make_key(key, "durable");
-    int fds[2];
-    BX_ASSERT(pipe(fds) == 0);
-    pid_t pid = fork();
-    BX_ASSERT(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        execl("/proc/self/exe", "test_kv", "--child-put", store_url, key, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char buf[32] = "";
-    size_t got = 0;
-    int64_t deadline = bx_now_mono_ms() + CHILD_WAIT_MS;
-    while (memchr(buf, '\n', got) == NULL && got < sizeof buf - 1 && bx_now_mono_ms() < deadline) {
-        struct pollfd p = {.fd = fds[0], .events = POLLIN};
-        if (poll(&p, 1, 100) > 0) {
-            ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
-            if (r <= 0) {
-                break;
-            }
-            got += (size_t)r;
-            buf[got] = '\0';
-        }
-    }
-    close(fds[0]);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    char buf[32];
+    char *const child[] = {"/proc/self/exe", "--child-put", (char *)store_url, key, NULL};
+    harness_first_line_then_kill(child, buf, sizeof buf, CHILD_WAIT_MS);
     bool acknowledged = strcmp(buf, "1\n") == 0;
     buf[strcspn(buf, "\n")] = '\0';
     CHECK(acknowledged, "another process acknowledged a put at version 1 (\"%s\")", buf);

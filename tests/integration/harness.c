@@ -216,6 +216,40 @@ void harness_tail(const char *path, int lines) {
     }
 }
 
+size_t harness_first_line_then_kill(char *const argv[], char *out, size_t size,
+                                    int64_t timeout_ms) {
+    BX_ASSERT(size >= 2);
+    int fds[2];
+    BX_ASSERT(pipe(fds) == 0);
+    pid_t pid = fork();
+    BX_ASSERT(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    out[0] = '\0';
+    size_t got = 0;
+    int64_t deadline = bx_now_mono_ms() + timeout_ms;
+    while (memchr(out, '\n', got) == NULL && got < size - 1 && bx_now_mono_ms() < deadline) {
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            ssize_t r = read(fds[0], out + got, size - 1 - got);
+            if (r <= 0) {
+                break;
+            }
+            got += (size_t)r;
+            out[got] = '\0';
+        }
+    }
+    close(fds[0]);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return got;
+}
+
 #define DYNALITE_WAIT_MS 20000
 
 bool harness_port_open(uint16_t port) {

@@ -46,6 +46,11 @@ const char *harness_body(const char *response);
 /* Prints the tail of a log file (for failures). */
 void harness_tail(const char *path, int lines);
 
+/* Runs argv (argv[0] is the program path) with its standard output on a pipe, reads until its
+ * first newline (or timeout_ms), then kills it with SIGKILL — to test that what a process
+ * acknowledged survives its sudden death. Returns the bytes read, NUL-terminated in out. */
+size_t harness_first_line_then_kill(char *const argv[], char *out, size_t size, int64_t timeout_ms);
+
 /* True when something accepts TCP connections on 127.0.0.1:port. */
 bool harness_port_open(uint16_t port);
 
