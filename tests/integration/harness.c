@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/httpc.h"
 
 int harness_failures;
 static int passes;
@@ -248,6 +249,62 @@ size_t harness_first_line_then_kill(char *const argv[], char *out, size_t size,
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return got;
+}
+
+#define CALL_TIMEOUT_MS 20000
+
+struct harness_res harness_call(uint16_t port, const char *method, const char *path,
+                                const char *token, const char *extra_header, const char *body) {
+    char url[700], auth[1200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
+    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
+    size_t nh = 1;
+    if (token != NULL) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[nh++] = auth;
+    }
+    headers[nh] = extra_header;
+    struct bx_httpc_request req = {.method = method,
+                                   .url = url,
+                                   .headers = headers,
+                                   .body = body,
+                                   .body_len = body ? strlen(body) : 0,
+                                   .timeout_ms = CALL_TIMEOUT_MS};
+    struct bx_httpc_response r;
+    struct harness_res out = {0};
+    if (bx_httpc_do(&req, &r) == BX_OK) {
+        out.status = r.status;
+        out.body = r.body_len ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
+        const char *et = bx_httpc_header(&r, "ETag");
+        const char *ra = bx_httpc_header(&r, "Retry-After");
+        bx_strlcpy(out.etag, et ? et : "", sizeof out.etag);
+        bx_strlcpy(out.retry_after, ra ? ra : "", sizeof out.retry_after);
+    }
+    bx_httpc_response_free(&r);
+    return out;
+}
+
+void harness_res_drop(struct harness_res *r) {
+    json_decref(r->body);
+    r->body = NULL;
+}
+
+const char *harness_str(json_t *o, const char *key) {
+    char buf[128];
+    bx_strlcpy(buf, key, sizeof buf);
+    char *dot = strchr(buf, '.');
+    if (dot != NULL) {
+        *dot = '\0';
+        return json_string_value(json_object_get(json_object_get(o, buf), dot + 1));
+    }
+    return json_string_value(json_object_get(o, key));
+}
+
+bool harness_err_is(const struct harness_res *r, long status, const char *code, const char *field) {
+    const char *c = harness_str(r->body, "error.code");
+    const char *f = harness_str(r->body, "error.field");
+    return r->status == status && c != NULL && strcmp(c, code) == 0 &&
+           (field == NULL || (f != NULL && strcmp(f, field) == 0));
 }
 
 #define DYNALITE_WAIT_MS 20000

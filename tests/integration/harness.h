@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <sys/types.h>
 
 extern int harness_failures;
@@ -60,6 +61,24 @@ bool harness_port_open(uint16_t port);
  * Its output goes to log_path. */
 pid_t harness_dynalite(const char *node, const char *script, const char *log_path,
                        uint16_t *port_out);
+
+/* A JSON API call's outcome (status 0: no answer). */
+struct harness_res {
+    long status;
+    json_t *body; /* parsed body, NULL when empty or not JSON */
+    char etag[64];
+    char retry_after[16];
+};
+
+/* method path on 127.0.0.1:port with Content-Type: application/json, an optional bearer token,
+ * an optional extra header line ("Name: value") and an optional body. */
+struct harness_res harness_call(uint16_t port, const char *method, const char *path,
+                                const char *token, const char *extra_header, const char *body);
+void harness_res_drop(struct harness_res *r);
+/* String member of o at key, or at "outer.inner"; NULL when absent. */
+const char *harness_str(json_t *o, const char *key);
+/* The answer is the JSON error {code} with this status (and field, unless field is NULL). */
+bool harness_err_is(const struct harness_res *r, long status, const char *code, const char *field);
 
 /* "N passed, M failed" summary; returns the process exit status. */
 int harness_finish(const char *name);

@@ -24,53 +24,9 @@ static uint16_t port, catalog_port, booking_port;
 static char admin[1024], customer[1024];
 static const char *extra_header;
 
-struct res {
-    long status;
-    json_t *body;
-    char etag[64];
-};
-
-static struct res call(const char *method, const char *path, const char *token, const char *body) {
-    char url[600], auth[1200];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
-    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
-    size_t nh = 1;
-    if (token != NULL) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers[nh++] = auth;
-    }
-    headers[nh] = extra_header;
-    struct bx_httpc_request req = {.method = method,
-                                   .url = url,
-                                   .headers = headers,
-                                   .body = body,
-                                   .body_len = body ? strlen(body) : 0,
-                                   .timeout_ms = 20000};
-    struct bx_httpc_response r;
-    struct res out = {0};
-    if (bx_httpc_do(&req, &r) == BX_OK) {
-        out.status = r.status;
-        out.body = r.body_len ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
-        const char *et = bx_httpc_header(&r, "ETag");
-        bx_strlcpy(out.etag, et ? et : "", sizeof out.etag);
-    }
-    bx_httpc_response_free(&r);
-    return out;
-}
-
-static const char *str(json_t *o, const char *k) {
-    return json_string_value(json_object_get(o, k));
-}
-
-static bool err_is(const struct res *r, long status, const char *code, const char *field) {
-    json_t *e = json_object_get(r->body, "error");
-    return r->status == status && str(e, "code") && strcmp(str(e, "code"), code) == 0 &&
-           (field == NULL || (str(e, "field") && strcmp(str(e, "field"), field) == 0));
-}
-
-static void drop(struct res *r) {
-    json_decref(r->body);
-    r->body = NULL;
+static struct harness_res call(const char *method, const char *path, const char *token,
+                               const char *body) {
+    return harness_call(port, method, path, token, extra_header, body);
 }
 
 static void mint(const struct bx_key *key, enum bx_role role, char *out, size_t size) {
@@ -85,54 +41,57 @@ static char venue_id[64];
 static void test_venues(void) {
     const char *v = "{\"name\":\"Royal Albert Hall\",\"address\":\"Kensington Gore\","
                     "\"city\":\"London\",\"country\":\"GB\",\"timezone\":\"Europe/London\"}";
-    struct res r = call("POST", "/api/venues", customer, v);
-    CHECK(err_is(&r, 403, "forbidden", NULL), "customer cannot create venues");
-    drop(&r);
+    struct harness_res r = call("POST", "/api/venues", customer, v);
+    CHECK(harness_err_is(&r, 403, "forbidden", NULL), "customer cannot create venues");
+    harness_res_drop(&r);
     r = call("POST", "/api/venues", NULL, v);
-    CHECK(err_is(&r, 401, "unauthorized", NULL), "anonymous cannot create venues");
-    drop(&r);
+    CHECK(harness_err_is(&r, 401, "unauthorized", NULL), "anonymous cannot create venues");
+    harness_res_drop(&r);
     r = call("POST", "/api/venues", admin,
              "{\"name\":\"X\",\"address\":\"Y\",\"city\":\"Z\",\"country\":\"GB\","
              "\"timezone\":\"Mars/Olympus\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "timezone"), "unknown timezone -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "timezone"), "unknown timezone -> 422");
+    harness_res_drop(&r);
     r = call("POST", "/api/venues", admin,
              "{\"name\":\"X\",\"address\":\"Y\",\"city\":\"Z\",\"country\":\"gb\","
              "\"timezone\":\"UTC\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "country"), "bad country -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "country"), "bad country -> 422");
+    harness_res_drop(&r);
     extra_header = "Idempotency-Key: venue-1";
     r = call("POST", "/api/venues", admin, v);
-    CHECK(r.status == 201 && str(r.body, "id") && strcmp(str(r.body, "city"), "London") == 0,
+    CHECK(r.status == 201 && harness_str(r.body, "id") &&
+              strcmp(harness_str(r.body, "city"), "London") == 0,
           "admin creates a venue -> 201");
-    bx_strlcpy(venue_id, str(r.body, "id") ? str(r.body, "id") : "", sizeof venue_id);
-    drop(&r);
+    bx_strlcpy(venue_id, harness_str(r.body, "id") ? harness_str(r.body, "id") : "",
+               sizeof venue_id);
+    harness_res_drop(&r);
     r = call("POST", "/api/venues", admin, v);
-    CHECK(r.status == 201 && str(r.body, "id") && strcmp(str(r.body, "id"), venue_id) == 0,
+    CHECK(r.status == 201 && harness_str(r.body, "id") &&
+              strcmp(harness_str(r.body, "id"), venue_id) == 0,
           "same Idempotency-Key and body -> the first answer again (same id)");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("POST", "/api/venues", admin,
              "{\"name\":\"Other\",\"address\":\"A\",\"city\":\"B\",\"country\":\"GB\","
              "\"timezone\":\"UTC\"}");
-    CHECK(err_is(&r, 422, "idempotency_mismatch", NULL), "same key, other body -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "idempotency_mismatch", NULL), "same key, other body -> 422");
+    harness_res_drop(&r);
     extra_header = NULL;
     r = call("POST", "/api/venues", admin,
              "{\"name\":\"Paradiso\",\"address\":\"Weteringschans 6\",\"city\":\"Amsterdam\","
              "\"country\":\"NL\",\"timezone\":\"Europe/Amsterdam\"}");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", "/api/venues?limit=1", NULL, NULL);
-    const char *cursor = str(r.body, "next_cursor");
+    const char *cursor = harness_str(r.body, "next_cursor");
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 1 && cursor,
           "venues page 1 of 2 with a cursor");
     char path[300];
     snprintf(path, sizeof path, "/api/venues?limit=1&cursor=%s", cursor ? cursor : "");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", path, NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 1 &&
               json_is_null(json_object_get(r.body, "next_cursor")),
           "venues page 2, last");
-    drop(&r);
+    harness_res_drop(&r);
 }
 
 static char *event_body(const char *title, const char *starts, const char *ends,
@@ -153,25 +112,27 @@ static bool create_published(const char *title, const char *starts, const char *
     char ends[32]; /* a day later: the starts used here never end in day 9 */
     bx_strlcpy(ends, starts, sizeof ends);
     ends[9] = (char)(ends[9] + 1);
-    struct res r = call("POST", "/api/events", admin, event_body(title, starts, ends, category));
+    struct harness_res r =
+        call("POST", "/api/events", admin, event_body(title, starts, ends, category));
     bool ok = r.status == 201;
     if (ok) {
-        bx_strlcpy(id_out, str(r.body, "id"), 64);
+        bx_strlcpy(id_out, harness_str(r.body, "id"), 64);
     }
-    drop(&r);
+    harness_res_drop(&r);
     char path[128];
     snprintf(path, sizeof path, "/api/events/%s/publish", id_out);
     r = call("POST", path, admin, NULL);
     ok = ok && r.status == 200;
-    drop(&r);
+    harness_res_drop(&r);
     return ok;
 }
 
 static void test_events(void) {
-    struct res r = call("POST", "/api/events", admin,
-                        event_body("Late", "2027-03-01T20:00:00Z", "2027-03-01T19:00:00Z", "jazz"));
-    CHECK(err_is(&r, 422, "invalid_field", "ends_at"), "ends before starts -> 422 ends_at");
-    drop(&r);
+    struct harness_res r =
+        call("POST", "/api/events", admin,
+             event_body("Late", "2027-03-01T20:00:00Z", "2027-03-01T19:00:00Z", "jazz"));
+    CHECK(harness_err_is(&r, 422, "invalid_field", "ends_at"), "ends before starts -> 422 ends_at");
+    harness_res_drop(&r);
     char body[2048];
     snprintf(body, sizeof body,
              "{\"title\":\"T\",\"category\":\"c\",\"venue_id\":\"%s\",\"starts_at\":"
@@ -179,70 +140,74 @@ static void test_events(void) {
              "\"A\",\"price_cents\":1,\"currency\":\"eur\",\"capacity\":1}]}",
              venue_id);
     r = call("POST", "/api/events", admin, body);
-    CHECK(err_is(&r, 422, "invalid_field", "tiers[0].currency"), "lower-case currency -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "tiers[0].currency"),
+          "lower-case currency -> 422");
+    harness_res_drop(&r);
     snprintf(body, sizeof body,
              "{\"title\":\"T\",\"category\":\"c\",\"venue_id\":\"%s\",\"starts_at\":"
              "\"2027-03-01T20:00:00Z\",\"ends_at\":\"2027-03-01T23:00:00Z\",\"tiers\":[{\"name\":"
              "\"A\",\"price_cents\":1,\"currency\":\"EUR\",\"capacity\":0}]}",
              venue_id);
     r = call("POST", "/api/events", admin, body);
-    CHECK(err_is(&r, 422, "invalid_field", "tiers[0].capacity"), "capacity 0 -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "tiers[0].capacity"), "capacity 0 -> 422");
+    harness_res_drop(&r);
     snprintf(body, sizeof body,
              "{\"title\":\"T\",\"category\":\"c\",\"venue_id\":\"nope\",\"starts_at\":"
              "\"2027-03-01T20:00:00Z\",\"ends_at\":\"2027-03-01T23:00:00Z\",\"tiers\":[{\"name\":"
              "\"A\",\"price_cents\":1,\"currency\":\"EUR\",\"capacity\":1}]}");
     r = call("POST", "/api/events", admin, body);
-    CHECK(err_is(&r, 422, "invalid_field", "venue_id"), "unknown venue -> 422 venue_id");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "venue_id"), "unknown venue -> 422 venue_id");
+    harness_res_drop(&r);
 
     r = call("POST", "/api/events", admin,
              event_body("Draft Night", "2027-03-01T20:00:00Z", "2027-03-01T23:00:00Z", "jazz"));
     char draft[64] = "";
     json_t *tiers = json_object_get(r.body, "tiers");
-    CHECK(r.status == 201 && strcmp(str(r.body, "status"), "draft") == 0 &&
-              json_array_size(tiers) == 2 &&
-              json_integer_value(json_object_get(json_array_get(tiers, 1), "max_per_order")) ==
-                  10 &&
-              strcmp(str(json_object_get(r.body, "venue"), "timezone"), "Europe/London") == 0,
-          "event created as a draft with venue and tiers (default max_per_order 10)");
-    bx_strlcpy(draft, str(r.body, "id") ? str(r.body, "id") : "", sizeof draft);
-    drop(&r);
+    CHECK(
+        r.status == 201 && strcmp(harness_str(r.body, "status"), "draft") == 0 &&
+            json_array_size(tiers) == 2 &&
+            json_integer_value(json_object_get(json_array_get(tiers, 1), "max_per_order")) == 10 &&
+            strcmp(harness_str(json_object_get(r.body, "venue"), "timezone"), "Europe/London") == 0,
+        "event created as a draft with venue and tiers (default max_per_order 10)");
+    bx_strlcpy(draft, harness_str(r.body, "id") ? harness_str(r.body, "id") : "", sizeof draft);
+    harness_res_drop(&r);
     char path[256];
     snprintf(path, sizeof path, "/api/events/%s", draft);
     r = call("GET", path, NULL, NULL);
-    CHECK(err_is(&r, 404, "not_found", NULL), "a draft is hidden from the public");
-    drop(&r);
+    CHECK(harness_err_is(&r, 404, "not_found", NULL), "a draft is hidden from the public");
+    harness_res_drop(&r);
     r = call("GET", path, admin, NULL);
     CHECK(r.status == 200, "admins see drafts");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", "/api/events?q=draft", NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 0,
           "drafts are not listed");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("PATCH", path, admin, "{\"title\":\"Draft Night Live\",\"image_url\":null}");
-    CHECK(r.status == 200 && strcmp(str(r.body, "title"), "Draft Night Live") == 0, "PATCH title");
-    drop(&r);
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "title"), "Draft Night Live") == 0,
+          "PATCH title");
+    harness_res_drop(&r);
     r = call("PATCH", path, admin, "{\"ends_at\":\"2027-02-01T00:00:00Z\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "ends_at"), "PATCH that ends before start -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "ends_at"),
+          "PATCH that ends before start -> 422");
+    harness_res_drop(&r);
     r = call("PATCH", path, admin, "{\"status\":\"published\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "status"), "status is not patchable");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "status"), "status is not patchable");
+    harness_res_drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/tiers", draft);
     extra_header = "Idempotency-Key: tier-1";
     r = call("POST", path, admin,
              "{\"name\":\"Balcony\",\"price_cents\":3000,\"currency\":\"EUR\",\"capacity\":50}");
     char tier_id[64];
-    bx_strlcpy(tier_id, str(r.body, "id") ? str(r.body, "id") : "", sizeof tier_id);
-    CHECK(r.status == 201 && strcmp(str(r.body, "name"), "Balcony") == 0, "add a tier -> 201");
-    drop(&r);
+    bx_strlcpy(tier_id, harness_str(r.body, "id") ? harness_str(r.body, "id") : "", sizeof tier_id);
+    CHECK(r.status == 201 && strcmp(harness_str(r.body, "name"), "Balcony") == 0,
+          "add a tier -> 201");
+    harness_res_drop(&r);
     r = call("POST", path, admin,
              "{\"name\":\"Balcony\",\"price_cents\":3000,\"currency\":\"EUR\",\"capacity\":50}");
-    CHECK(r.status == 201 && strcmp(str(r.body, "id"), tier_id) == 0,
+    CHECK(r.status == 201 && strcmp(harness_str(r.body, "id"), tier_id) == 0,
           "retrying the tier with its Idempotency-Key adds nothing");
-    drop(&r);
+    harness_res_drop(&r);
     extra_header = NULL;
     char tier_path[256];
     snprintf(tier_path, sizeof tier_path, "/api/events/%s/tiers/%s", draft, tier_id);
@@ -250,74 +215,76 @@ static void test_events(void) {
     CHECK(r.status == 200 && json_integer_value(json_object_get(r.body, "capacity")) == 10 &&
               json_integer_value(json_object_get(r.body, "price_cents")) == 3500,
           "a draft's tier may shrink (nothing can be sold yet)");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("PATCH", tier_path, admin, "{\"currency\":\"usd\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "currency"), "tier edit validates currency");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "currency"), "tier edit validates currency");
+    harness_res_drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/tiers/no-such-tier", draft);
     r = call("PATCH", path, admin, "{\"capacity\":5}");
-    CHECK(err_is(&r, 404, "not_found", NULL), "unknown tier -> 404");
-    drop(&r);
+    CHECK(harness_err_is(&r, 404, "not_found", NULL), "unknown tier -> 404");
+    harness_res_drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/publish", draft);
     r = call("POST", path, customer, NULL);
     CHECK(r.status == 403, "customer cannot publish");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("POST", path, admin, NULL);
-    CHECK(r.status == 200 && strcmp(str(r.body, "status"), "published") == 0 &&
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "status"), "published") == 0 &&
               json_array_size(json_object_get(r.body, "tiers")) == 3,
           "publish -> 200 published");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("PATCH", tier_path, admin, "{\"capacity\":40}");
     CHECK(r.status == 200 && json_integer_value(json_object_get(r.body, "capacity")) == 40,
           "a tier on sale may grow");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("PATCH", tier_path, admin, "{\"capacity\":5}");
-    CHECK(err_is(&r, 503, "unavailable", NULL),
+    CHECK(harness_err_is(&r, 503, "unavailable", NULL),
           "a tier on sale does not shrink while booking cannot say what is sold");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", "/api/events?q=DRAFT%20night", NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 1,
           "published event found by q, case-insensitively");
-    drop(&r);
+    harness_res_drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/cancel", draft);
     r = call("POST", path, admin, NULL);
-    CHECK(r.status == 200 && strcmp(str(r.body, "status"), "cancelled") == 0, "cancel -> 200");
-    drop(&r);
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "status"), "cancelled") == 0,
+          "cancel -> 200");
+    harness_res_drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/publish", draft);
     r = call("POST", path, admin, NULL);
-    CHECK(err_is(&r, 409, "conflict", NULL), "publishing a cancelled event -> 409");
-    drop(&r);
+    CHECK(harness_err_is(&r, 409, "conflict", NULL), "publishing a cancelled event -> 409");
+    harness_res_drop(&r);
     r = call("GET", "/api/events/changes?after=0", NULL, NULL);
     json_t *changes = json_object_get(r.body, "items");
     int published = 0, cancelled = 0;
     size_t ci;
     json_t *ch;
     json_array_foreach(changes, ci, ch) {
-        if (strcmp(str(ch, "event_id"), draft) == 0) {
-            published += strcmp(str(ch, "kind"), "published") == 0;
-            cancelled += strcmp(str(ch, "kind"), "cancelled") == 0;
+        if (strcmp(harness_str(ch, "event_id"), draft) == 0) {
+            published += strcmp(harness_str(ch, "kind"), "published") == 0;
+            cancelled += strcmp(harness_str(ch, "kind"), "cancelled") == 0;
         }
     }
     CHECK(r.status == 200 && published == 1 && cancelled == 1 &&
               json_integer_value(json_object_get(r.body, "next_after")) > 0,
           "the change feed tells booking about the publish and the cancel");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", "/api/events/changes?after=-1", NULL, NULL);
-    CHECK(err_is(&r, 422, "invalid_field", "after"), "bad change-feed position -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "after"), "bad change-feed position -> 422");
+    harness_res_drop(&r);
     char vpath[128];
     snprintf(vpath, sizeof vpath, "/api/venues/%s", venue_id);
     r = call("PATCH", vpath, customer, "{\"city\":\"Londinium\"}");
     CHECK(r.status == 403, "customer cannot edit venues");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("PATCH", vpath, admin, "{\"timezone\":\"Nowhere/Land\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "timezone"), "venue edit validates the timezone");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "timezone"),
+          "venue edit validates the timezone");
+    harness_res_drop(&r);
     snprintf(path, sizeof path, "/api/events/%s/tiers", draft);
     r = call("POST", path, admin,
              "{\"name\":\"Late\",\"price_cents\":3000,\"currency\":\"EUR\",\"capacity\":50}");
-    CHECK(err_is(&r, 409, "conflict", NULL), "adding a tier to a cancelled event -> 409");
-    drop(&r);
+    CHECK(harness_err_is(&r, 409, "conflict", NULL), "adding a tier to a cancelled event -> 409");
+    harness_res_drop(&r);
 }
 
 static void test_listing(void) {
@@ -331,14 +298,15 @@ static void test_listing(void) {
         ok = ok && create_published(title, starts[i], i % 2 ? "rock" : "classical", ids[i]);
     }
     CHECK(ok, "five published events");
-    struct res r = call("GET", "/api/events?q=series&limit=2", NULL, NULL);
+    struct harness_res r = call("GET", "/api/events?q=series&limit=2", NULL, NULL);
     json_t *items = json_object_get(r.body, "items");
     char cursor[200];
-    bx_strlcpy(cursor, str(r.body, "next_cursor") ? str(r.body, "next_cursor") : "", sizeof cursor);
+    bx_strlcpy(cursor, harness_str(r.body, "next_cursor") ? harness_str(r.body, "next_cursor") : "",
+               sizeof cursor);
     CHECK(r.status == 200 && json_array_size(items) == 2 &&
-              strcmp(str(json_array_get(items, 0), "id"), ids[0]) == 0 && cursor[0],
+              strcmp(harness_str(json_array_get(items, 0), "id"), ids[0]) == 0 && cursor[0],
           "page 1: the two earliest, and a cursor");
-    drop(&r);
+    harness_res_drop(&r);
     /* an event inserted before the cursor position must not shift the next page */
     char early[64];
     create_published("Series early", "2027-04-01T19:00:00Z", "rock", early);
@@ -347,31 +315,31 @@ static void test_listing(void) {
     r = call("GET", path, NULL, NULL);
     items = json_object_get(r.body, "items");
     CHECK(r.status == 200 && json_array_size(items) == 2 &&
-              strcmp(str(json_array_get(items, 0), "id"), ids[2]) == 0 &&
-              strcmp(str(json_array_get(items, 1), "id"), ids[3]) == 0,
+              strcmp(harness_str(json_array_get(items, 0), "id"), ids[2]) == 0 &&
+              strcmp(harness_str(json_array_get(items, 1), "id"), ids[3]) == 0,
           "page 2 continues after page 1 although an earlier event was inserted");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", "/api/events?q=series&category=rock", NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 3,
           "category filter");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET",
              "/api/events?q=series&city=london&from=2027-05-02T00:00:00Z&to=2027-05-03T23:00:00Z",
              NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 2,
           "city (case-insensitive) and from/to filters");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", "/api/events?q=series", NULL, NULL);
     char etag[64];
     bx_strlcpy(etag, r.etag, sizeof etag);
     CHECK(r.status == 200 && etag[0] == '"', "list carries an ETag");
-    drop(&r);
+    harness_res_drop(&r);
     char inm[120];
     snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
     extra_header = inm;
     r = call("GET", "/api/events?q=series", NULL, NULL);
     CHECK(r.status == 304, "If-None-Match with the current ETag -> 304");
-    drop(&r);
+    harness_res_drop(&r);
     extra_header = NULL;
     char later[64];
     create_published("Series late", "2027-06-01T19:00:00Z", "rock", later);
@@ -379,29 +347,30 @@ static void test_listing(void) {
     r = call("GET", "/api/events?q=series", NULL, NULL);
     CHECK(r.status == 200 && strcmp(r.etag, etag) != 0,
           "after a write the list changes and so does its ETag");
-    drop(&r);
+    harness_res_drop(&r);
     extra_header = NULL;
     char vpath[128];
     snprintf(vpath, sizeof vpath, "/api/venues/%s", venue_id);
     r = call("PATCH", vpath, admin, "{\"name\":\"Royal Albert Hall\",\"city\":\"Westminster\"}");
-    CHECK(r.status == 200 && strcmp(str(r.body, "city"), "Westminster") == 0, "venue edited");
-    drop(&r);
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "city"), "Westminster") == 0,
+          "venue edited");
+    harness_res_drop(&r);
     r = call("GET", "/api/events?q=westminster&category=classical", NULL, NULL);
     CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 3,
           "search follows the venue's new city");
-    drop(&r);
+    harness_res_drop(&r);
     r = call("GET", "/api/events?limit=0", NULL, NULL);
-    CHECK(err_is(&r, 422, "invalid_field", "limit"), "limit=0 -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "limit"), "limit=0 -> 422");
+    harness_res_drop(&r);
     r = call("GET", "/api/events?limit=101", NULL, NULL);
-    CHECK(err_is(&r, 422, "invalid_field", "limit"), "limit=101 -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "limit"), "limit=101 -> 422");
+    harness_res_drop(&r);
     r = call("GET", "/api/events?cursor=bm90LWEtY3Vyc29y", NULL, NULL);
-    CHECK(err_is(&r, 422, "invalid_field", "cursor"), "foreign cursor -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "cursor"), "foreign cursor -> 422");
+    harness_res_drop(&r);
     r = call("GET", "/api/events?from=yesterday", NULL, NULL);
-    CHECK(err_is(&r, 422, "invalid_field", "from"), "bad from -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "from"), "bad from -> 422");
+    harness_res_drop(&r);
 }
 
 static pid_t start(const char *bin, const char *db_env, const char *keys, const char *log) {
@@ -459,10 +428,10 @@ int main(int argc, char **argv) {
     if (up) {
         pid = start(argv[1], db_env, keys, log);
         up = harness_wait_ok(catalog_port, "/readyz", 30000);
-        struct res r = call("GET", "/api/venues?limit=100", NULL, NULL);
+        struct harness_res r = call("GET", "/api/venues?limit=100", NULL, NULL);
         CHECK(up && r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 2,
               "after a restart the data is there and migrations did not run twice");
-        drop(&r);
+        harness_res_drop(&r);
         harness_stop(pid, SIGTERM, 20000);
         /* --seed-demo fills an empty catalog only */
         char cmd[900];
@@ -476,7 +445,7 @@ int main(int argc, char **argv) {
         r = call("GET", "/api/venues?limit=100", NULL, NULL);
         CHECK(r.status == 200 && json_array_size(json_object_get(r.body, "items")) == 2,
               "seeding skipped a catalog that has data");
-        drop(&r);
+        harness_res_drop(&r);
         harness_stop(pid, SIGTERM, 20000);
     }
     harness_stop(fe, SIGTERM, 20000);

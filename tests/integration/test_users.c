@@ -30,73 +30,20 @@
 static uint16_t fe_port, users_port, ts_port;
 static const char *extra_header; /* one more request header for call(), NULL for none */
 
-struct res {
-    long status;
-    json_t *body;
-    char retry_after[16];
-};
-
-static struct res call(uint16_t port, const char *method, const char *path, const char *token,
-                       const char *body) {
-    char url[256], auth[1200];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u%s", (unsigned)port, path);
-    const char *headers[4] = {"Content-Type: application/json", NULL, NULL, NULL};
-    size_t nh = 1;
-    if (token != NULL) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        headers[nh++] = auth;
-    }
-    headers[nh] = extra_header;
-    struct bx_httpc_request req = {.method = method,
-                                   .url = url,
-                                   .headers = headers,
-                                   .body = body,
-                                   .body_len = body ? strlen(body) : 0,
-                                   .timeout_ms = 20000};
-    struct bx_httpc_response r;
-    struct res out = {0};
-    if (bx_httpc_do(&req, &r) == BX_OK) {
-        out.status = r.status;
-        out.body = r.body_len ? json_loadb(r.body, r.body_len, 0, NULL) : NULL;
-        const char *ra = bx_httpc_header(&r, "Retry-After");
-        bx_strlcpy(out.retry_after, ra ? ra : "", sizeof out.retry_after);
-    }
-    bx_httpc_response_free(&r);
-    return out;
-}
-
-static const char *str(json_t *o, const char *path) {
-    char buf[128];
-    bx_strlcpy(buf, path, sizeof buf);
-    char *dot = strchr(buf, '.');
-    if (dot != NULL) {
-        *dot = '\0';
-        return json_string_value(json_object_get(json_object_get(o, buf), dot + 1));
-    }
-    return json_string_value(json_object_get(o, path));
-}
-
-static bool err_is(const struct res *r, long status, const char *code, const char *field) {
-    return r->status == status && str(r->body, "error.code") != NULL &&
-           strcmp(str(r->body, "error.code"), code) == 0 &&
-           (field == NULL ||
-            (str(r->body, "error.field") && strcmp(str(r->body, "error.field"), field) == 0));
-}
-
-static void drop(struct res *r) {
-    json_decref(r->body);
-    r->body = NULL;
+static struct harness_res call(uint16_t port, const char *method, const char *path,
+                               const char *token, const char *body) {
+    return harness_call(port, method, path, token, extra_header, body);
 }
 
 static bool login(const char *email, const char *password, char *token, size_t size) {
     char body[512];
     snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
-    struct res r = call(fe_port, "POST", "/api/sessions", NULL, body);
-    bool ok = r.status == 201 && str(r.body, "token") != NULL;
+    struct harness_res r = call(fe_port, "POST", "/api/sessions", NULL, body);
+    bool ok = r.status == 201 && harness_str(r.body, "token") != NULL;
     if (ok) {
-        bx_strlcpy(token, str(r.body, "token"), size);
+        bx_strlcpy(token, harness_str(r.body, "token"), size);
     }
-    drop(&r);
+    harness_res_drop(&r);
     return ok;
 }
 
@@ -108,49 +55,53 @@ static void *race_register(void *arg) {
     char body[256];
     snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"long enough pw\",\"name\":\"R\"}",
              race_email);
-    struct res r = call(users_port, "POST", "/api/users", NULL, body);
+    struct harness_res r = call(users_port, "POST", "/api/users", NULL, body);
     if (r.status == 201) {
         atomic_fetch_add(&race_created, 1);
-    } else if (err_is(&r, 409, "email_taken", NULL)) {
+    } else if (harness_err_is(&r, 409, "email_taken", NULL)) {
         atomic_fetch_add(&race_taken, 1);
     } else {
         atomic_fetch_add(&race_other, 1);
     }
-    drop(&r);
+    harness_res_drop(&r);
     return NULL;
 }
 
 static void test_register(void) {
-    struct res r = call(fe_port, "POST", "/api/users", NULL,
-                        "{\"email\":\"  Ada@Example.COM \",\"password\":\"analytical engine\","
-                        "\"name\":\"Ada Lovelace\"}");
-    CHECK(r.status == 201 && strcmp(str(r.body, "email"), "ada@example.com") == 0 &&
-              strcmp(str(r.body, "role"), "customer") == 0 &&
-              json_is_null(json_object_get(r.body, "phone")) && str(r.body, "id") != NULL &&
-              str(r.body, "created_at") != NULL && json_object_get(r.body, "password") == NULL &&
+    struct harness_res r =
+        call(fe_port, "POST", "/api/users", NULL,
+             "{\"email\":\"  Ada@Example.COM \",\"password\":\"analytical engine\","
+             "\"name\":\"Ada Lovelace\"}");
+    CHECK(r.status == 201 && strcmp(harness_str(r.body, "email"), "ada@example.com") == 0 &&
+              strcmp(harness_str(r.body, "role"), "customer") == 0 &&
+              json_is_null(json_object_get(r.body, "phone")) && harness_str(r.body, "id") != NULL &&
+              harness_str(r.body, "created_at") != NULL &&
+              json_object_get(r.body, "password") == NULL &&
               json_object_get(r.body, "password_hash") == NULL,
           "register -> 201 User, email normalised, no password in the answer");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users", NULL,
              "{\"email\":\"ADA@example.com\",\"password\":\"another password\",\"name\":\"X\"}");
-    CHECK(err_is(&r, 409, "email_taken", NULL), "same email in other case -> 409 email_taken");
-    drop(&r);
+    CHECK(harness_err_is(&r, 409, "email_taken", NULL),
+          "same email in other case -> 409 email_taken");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users", NULL,
              "{\"email\":\"bob@example.com\",\"password\":\"short\",\"name\":\"Bob\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "password"), "short password -> 422 field password");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "password"),
+          "short password -> 422 field password");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users", NULL,
              "{\"email\":\"not-an-email\",\"password\":\"long enough pw\",\"name\":\"Bob\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "email"), "bad email -> 422 field email");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "email"), "bad email -> 422 field email");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users", NULL,
              "{\"email\":\"bob@example.com\",\"password\":\"long enough pw\",\"name\":\"Bob\","
              "\"role\":\"admin\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "role"), "extra field (role) -> 422 naming it");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "role"), "extra field (role) -> 422 naming it");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users", NULL, "{\"email\":");
-    CHECK(err_is(&r, 400, "invalid_json", NULL), "malformed body -> 400 invalid_json");
-    drop(&r);
+    CHECK(harness_err_is(&r, 400, "invalid_json", NULL), "malformed body -> 400 invalid_json");
+    harness_res_drop(&r);
 
     for (int round = 0; round < 3; round++) {
         snprintf(race_email, sizeof race_email, "race%d@example.com", round);
@@ -173,65 +124,67 @@ static void test_register(void) {
 
 static void test_sessions(void) {
     char token[1024], token2[1024];
-    struct res r = call(fe_port, "POST", "/api/sessions", NULL,
-                        "{\"email\":\"ada@example.com\",\"password\":\"wrong password\"}");
-    struct res r2 = call(fe_port, "POST", "/api/sessions", NULL,
-                         "{\"email\":\"nobody@example.com\",\"password\":\"wrong password\"}");
+    struct harness_res r = call(fe_port, "POST", "/api/sessions", NULL,
+                                "{\"email\":\"ada@example.com\",\"password\":\"wrong password\"}");
+    struct harness_res r2 =
+        call(fe_port, "POST", "/api/sessions", NULL,
+             "{\"email\":\"nobody@example.com\",\"password\":\"wrong password\"}");
     char *b1 = json_dumps(r.body, JSON_COMPACT), *b2 = json_dumps(r2.body, JSON_COMPACT);
     CHECK(r.status == 401 && r2.status == 401 && b1 && b2 && strcmp(b1, b2) == 0,
           "wrong password and unknown email answer identically (401)");
     free(b1);
     free(b2);
-    drop(&r);
-    drop(&r2);
+    harness_res_drop(&r);
+    harness_res_drop(&r2);
     CHECK(login(" ADA@example.com", "analytical engine", token, sizeof token),
           "log in -> 201 with a token");
     r = call(fe_port, "POST", "/api/sessions", NULL,
              "{\"email\":\"ada@example.com\",\"password\":\"analytical engine\"}");
-    CHECK(r.status == 201 && str(r.body, "expires_at") != NULL &&
-              strcmp(str(r.body, "user.email"), "ada@example.com") == 0,
+    CHECK(r.status == 201 && harness_str(r.body, "expires_at") != NULL &&
+              strcmp(harness_str(r.body, "user.email"), "ada@example.com") == 0,
           "session has expires_at and the user");
-    bx_strlcpy(token2, str(r.body, "token") ? str(r.body, "token") : "", sizeof token2);
-    drop(&r);
+    bx_strlcpy(token2, harness_str(r.body, "token") ? harness_str(r.body, "token") : "",
+               sizeof token2);
+    harness_res_drop(&r);
 
     r = call(fe_port, "GET", "/api/users/me", token, NULL);
-    CHECK(r.status == 200 && strcmp(str(r.body, "email"), "ada@example.com") == 0,
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "email"), "ada@example.com") == 0,
           "GET /api/users/me through the gateway");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "GET", "/api/users/me", NULL, NULL);
-    CHECK(err_is(&r, 401, "unauthorized", NULL), "me without a token -> 401");
-    drop(&r);
+    CHECK(harness_err_is(&r, 401, "unauthorized", NULL), "me without a token -> 401");
+    harness_res_drop(&r);
     r = call(fe_port, "PATCH", "/api/users/me", token,
              "{\"name\":\"Augusta Ada King\",\"phone\":\"+44 20 7946 0000\"}");
-    CHECK(r.status == 200 && strcmp(str(r.body, "name"), "Augusta Ada King") == 0 &&
-              strcmp(str(r.body, "phone"), "+44 20 7946 0000") == 0,
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "name"), "Augusta Ada King") == 0 &&
+              strcmp(harness_str(r.body, "phone"), "+44 20 7946 0000") == 0,
           "PATCH me: name and phone");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "PATCH", "/api/users/me", token, "{\"phone\":\"call me\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "phone"), "bad phone -> 422 field phone");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "phone"), "bad phone -> 422 field phone");
+    harness_res_drop(&r);
     r = call(fe_port, "PATCH", "/api/users/me", token, "{\"email\":\"race0@example.com\"}");
-    CHECK(err_is(&r, 409, "email_taken", "email"), "email change to a taken one -> 409");
-    drop(&r);
+    CHECK(harness_err_is(&r, 409, "email_taken", "email"), "email change to a taken one -> 409");
+    harness_res_drop(&r);
     r = call(fe_port, "PATCH", "/api/users/me", token, "{\"phone\":null}");
     CHECK(r.status == 200 && json_is_null(json_object_get(r.body, "phone")),
           "PATCH phone null clears it");
-    drop(&r);
+    harness_res_drop(&r);
 
     r = call(fe_port, "POST", "/api/users/me/password", token,
              "{\"old_password\":\"not it at all\",\"new_password\":\"difference engine\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "old_password"), "wrong old password -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "old_password"), "wrong old password -> 422");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users/me/password", token,
              "{\"old_password\":\"analytical engine\",\"new_password\":\"difference engine\"}");
     CHECK(r.status == 204, "password change -> 204");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "GET", "/api/users/me", token2, NULL);
     CHECK(r.status == 401, "the other session is revoked by the password change");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "GET", "/api/users/me", token, NULL);
     CHECK(r.status == 200, "the session that changed the password lives on");
-    drop(&r);
+    harness_res_drop(&r);
     char t3[1024];
     CHECK(!login("ada@example.com", "analytical engine", t3, sizeof t3), "old password refused");
     CHECK(login("ada@example.com", "difference engine", t3, sizeof t3), "new password accepted");
@@ -239,19 +192,19 @@ static void test_sessions(void) {
     /* logout: users refuses at once; another service after its next poll of the feed */
     r = call(ts_port, "GET", "/auth/user", t3, NULL);
     CHECK(r.status == 200, "another service accepts the token before logout");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "DELETE", "/api/sessions/current", t3, NULL);
     CHECK(r.status == 204, "logout -> 204");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "GET", "/api/users/me", t3, NULL);
     CHECK(r.status == 401, "users refuses the logged-out token at once");
-    drop(&r);
+    harness_res_drop(&r);
     int64_t deadline = bx_now_mono_ms() + 10000;
     long st = 0;
     while (bx_now_mono_ms() < deadline) {
         r = call(ts_port, "GET", "/auth/user", t3, NULL);
         st = r.status;
-        drop(&r);
+        harness_res_drop(&r);
         if (st == 401) {
             break;
         }
@@ -261,10 +214,10 @@ static void test_sessions(void) {
 }
 
 static void test_throttle(void) {
-    struct res r = call(fe_port, "POST", "/api/users", NULL,
-                        "{\"email\":\"eve@example.com\",\"password\":\"eve's password\","
-                        "\"name\":\"Eve\"}");
-    drop(&r);
+    struct harness_res r = call(fe_port, "POST", "/api/users", NULL,
+                                "{\"email\":\"eve@example.com\",\"password\":\"eve's password\","
+                                "\"name\":\"Eve\"}");
+    harness_res_drop(&r);
     long last = 0;
     char retry[16] = "";
     for (int i = 0; i < 8 && last != 429; i++) {
@@ -272,13 +225,13 @@ static void test_throttle(void) {
                  "{\"email\":\"eve@example.com\",\"password\":\"guess guess\"}");
         last = r.status;
         bx_strlcpy(retry, r.retry_after, sizeof retry);
-        drop(&r);
+        harness_res_drop(&r);
     }
     CHECK(last == 429 && retry[0] != '\0', "repeated failures -> 429 with Retry-After (%s)", retry);
     r = call(fe_port, "POST", "/api/sessions", NULL,
              "{\"email\":\"eve@example.com\",\"password\":\"eve's password\"}");
     CHECK(r.status == 429, "even the right password waits while locked out");
-    drop(&r);
+    harness_res_drop(&r);
 
     /* Per client address, as named by a trusted proxy (the gateway's X-Forwarded-For). */
     extra_header = "X-Forwarded-For: 10.9.9.9";
@@ -288,14 +241,14 @@ static void test_throttle(void) {
         snprintf(body, sizeof body, "{\"email\":\"guess%d@example.com\",\"password\":\"x\"}", i);
         r = call(users_port, "POST", "/api/sessions", NULL, body);
         last = r.status;
-        drop(&r);
+        harness_res_drop(&r);
     }
     CHECK(last == 429, "many failures from one client address (any emails) -> 429");
     extra_header = "X-Forwarded-For: 10.9.9.8";
     r = call(users_port, "POST", "/api/sessions", NULL,
              "{\"email\":\"guess99@example.com\",\"password\":\"x\"}");
     CHECK(r.status == 401, "another client address behind the same proxy is not throttled");
-    drop(&r);
+    harness_res_drop(&r);
     extra_header = NULL;
 }
 
@@ -305,15 +258,15 @@ static char store_env[300], keys_dir[128];
 /* An account deleted by the operator (boxoffice-users delete-user) while the service runs: its
  * token is refused by users at once and by another service after the next feed poll. */
 static void test_deleted_user(void) {
-    struct res r = call(fe_port, "POST", "/api/users", NULL,
-                        "{\"email\":\"gone@example.com\",\"password\":\"soon to be gone\","
-                        "\"name\":\"Gone\"}");
-    drop(&r);
+    struct harness_res r = call(fe_port, "POST", "/api/users", NULL,
+                                "{\"email\":\"gone@example.com\",\"password\":\"soon to be gone\","
+                                "\"name\":\"Gone\"}");
+    harness_res_drop(&r);
     char token[1024];
     CHECK(login("gone@example.com", "soon to be gone", token, sizeof token), "gone logs in");
     r = call(ts_port, "GET", "/auth/user", token, NULL);
     CHECK(r.status == 200, "another service accepts gone's token");
-    drop(&r);
+    harness_res_drop(&r);
     char cmd[1200];
     snprintf(cmd, sizeof cmd,
              "%s BOXOFFICE_AUTH_KEYS='%s' BOXOFFICE_LOG_LEVEL=warn '%s' delete-user "
@@ -322,13 +275,13 @@ static void test_deleted_user(void) {
     CHECK(system(cmd) == 0, "boxoffice-users delete-user exits 0 while the service runs");
     r = call(fe_port, "GET", "/api/users/me", token, NULL);
     CHECK(r.status == 401, "users refuses the deleted account's token");
-    drop(&r);
+    harness_res_drop(&r);
     int64_t deadline = bx_now_mono_ms() + 10000;
     long st = 0;
     while (bx_now_mono_ms() < deadline && st != 401) {
         r = call(ts_port, "GET", "/auth/user", token, NULL);
         st = r.status;
-        drop(&r);
+        harness_res_drop(&r);
         usleep(100 * 1000);
     }
     CHECK(st == 401, "another service refuses it after a feed poll");
@@ -338,7 +291,7 @@ static void test_deleted_user(void) {
              "{\"email\":\"gone@example.com\",\"password\":\"a new beginning\","
              "\"name\":\"New\"}");
     CHECK(r.status == 201, "its email can be registered again");
-    drop(&r);
+    harness_res_drop(&r);
 }
 
 static void test_roles(void) {
@@ -346,37 +299,38 @@ static void test_roles(void) {
     CHECK(login(ADMIN_EMAIL, ADMIN_PASSWORD, admin, sizeof admin),
           "admin from BOXOFFICE_ADMIN_EMAIL/PASSWORD logs in");
     CHECK(login("ada@example.com", "difference engine", ada, sizeof ada), "ada logs in");
-    struct res me = call(fe_port, "GET", "/api/users/me", ada, NULL);
+    struct harness_res me = call(fe_port, "GET", "/api/users/me", ada, NULL);
     char path[128];
-    snprintf(path, sizeof path, "/api/users/%s/role", str(me.body, "id"));
-    drop(&me);
-    struct res r = call(fe_port, "POST", path, ada, "{\"role\":\"admin\"}");
-    CHECK(err_is(&r, 403, "forbidden", NULL), "a customer cannot grant roles -> 403");
-    drop(&r);
+    snprintf(path, sizeof path, "/api/users/%s/role", harness_str(me.body, "id"));
+    harness_res_drop(&me);
+    struct harness_res r = call(fe_port, "POST", path, ada, "{\"role\":\"admin\"}");
+    CHECK(harness_err_is(&r, 403, "forbidden", NULL), "a customer cannot grant roles -> 403");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", path, admin, "{\"role\":\"wizard\"}");
-    CHECK(err_is(&r, 422, "invalid_field", "role"), "unknown role -> 422");
-    drop(&r);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "role"), "unknown role -> 422");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", path, admin, "{\"role\":\"staff\"}");
-    CHECK(r.status == 200 && strcmp(str(r.body, "role"), "staff") == 0, "admin grants staff");
-    drop(&r);
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "role"), "staff") == 0,
+          "admin grants staff");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users/0000/role", admin, "{\"role\":\"staff\"}");
-    CHECK(err_is(&r, 404, "not_found", NULL), "unknown user -> 404");
-    drop(&r);
+    CHECK(harness_err_is(&r, 404, "not_found", NULL), "unknown user -> 404");
+    harness_res_drop(&r);
     r = call(users_port, "GET", "/api/users/me", ada, NULL);
     CHECK(r.status == 401, "a role change ends the sessions minted under the old role");
-    drop(&r);
+    harness_res_drop(&r);
     CHECK(login("ada@example.com", "difference engine", staff, sizeof staff), "log in again");
     r = call(ts_port, "GET", "/auth/staff", staff, NULL);
-    CHECK(r.status == 200 && strcmp(str(r.body, "role"), "staff") == 0,
+    CHECK(r.status == 200 && strcmp(harness_str(r.body, "role"), "staff") == 0,
           "the new token carries the staff role to other services");
-    drop(&r);
+    harness_res_drop(&r);
     r = call(fe_port, "GET", "/api/auth/jwks", NULL, NULL);
     json_t *keys = json_object_get(r.body, "keys");
     CHECK(r.status == 200 && json_array_size(keys) >= 1 &&
               strcmp(json_string_value(json_object_get(json_array_get(keys, 0), "crv")),
                      "Ed25519") == 0,
           "JWKS lists the Ed25519 key");
-    drop(&r);
+    harness_res_drop(&r);
 }
 
 int main(int argc, char **argv) {
