@@ -72,6 +72,11 @@ enum bx_err catalog_seed_demo(struct bx_error *err);
 /* util.c */
 bool catalog_valid_timezone(const char *tz);
 bool catalog_valid_currency(const char *c);
+/* Ids we issue are UUIDs: 1-64 of [0-9A-Za-z_-]. Anything else names nothing (404), and never
+ * reaches the database (PostgreSQL refuses invalid UTF-8 outright). */
+bool catalog_valid_id(const char *id);
+/* Whole string is valid UTF-8 (query parameters arrive percent-decoded, unchecked). */
+bool catalog_valid_utf8(const char *s);
 /* Runs fn in a transaction; on failure copies the error into req. */
 enum bx_err catalog_tx(struct bx_req *req, enum bx_db_tx_mode mode, bx_db_tx_fn fn, void *arg);
 /* Idempotency-Key for creates (checked before the body is validated): BX_OK with *replayed true

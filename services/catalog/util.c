@@ -43,6 +43,13 @@ bool catalog_valid_currency(const char *c) {
 
 enum bx_err catalog_tx(struct bx_req *req, enum bx_db_tx_mode mode, bx_db_tx_fn fn, void *arg) {
     struct bx_error err = {0};
+    /* every {id} and {tier_id} of a catalog route is one of our ids, or names nothing */
+    for (size_t i = 0; i < req->n_params; i++) {
+        if (!catalog_valid_id(req->param_values[i])) {
+            return bx_req_fail(req, BX_NOT_FOUND, NULL, "No such %s.",
+                               strcmp(req->param_names[i], "tier_id") == 0 ? "tier" : "resource");
+        }
+    }
     enum bx_err e = bx_db_run(&catalog.db, mode, fn, arg, &err);
     if (e != BX_OK) {
         if (e == BX_RETRY) {
@@ -53,6 +60,44 @@ enum bx_err catalog_tx(struct bx_req *req, enum bx_db_tx_mode mode, bx_db_tx_fn 
         req->error.code = e;
     }
     return e;
+}
+
+bool catalog_valid_id(const char *id) {
+    size_t n = 0;
+    for (; id[n] != '\0'; n++) {
+        char c = id[n];
+        if (n == 64 || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                         (c >= 'A' && c <= 'Z') || c == '-' || c == '_')) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+bool catalog_valid_utf8(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80           ? 1
+                   : (*p >> 5) == 0x6  ? 2
+                   : (*p >> 4) == 0xe  ? 3
+                   : (*p >> 3) == 0x1e ? 4
+                                       : 0;
+        if (n == 0 || (n == 2 && *p < 0xc2)) {
+            return false;
+        }
+        for (size_t i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return false;
+            }
+        }
+        if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
+            (n == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
+            (n == 4 && (p[0] > 0xf4 || (p[0] == 0xf4 && p[1] >= 0x90)))) {
+            return false; /* overlong, surrogate or past U+10FFFF */
+        }
+        p += n;
+    }
+    return true;
 }
 
 static _Atomic uint64_t generation = 1;

@@ -175,6 +175,9 @@ enum bx_err venues_list(struct bx_req *req) {
             return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
         }
         id[n] = '\0';
+        if (!catalog_valid_id(id + 4)) {
+            return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
+        }
         l.after = id + 4;
     }
     enum bx_err e = catalog_tx(req, BX_DB_READ, venue_list_tx, &l);

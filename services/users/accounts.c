@@ -494,7 +494,9 @@ enum bx_err users_role_set(struct bx_req *req) {
         return bx_req_fail(req, BX_CONFLICT, NULL, "Admins cannot remove their own admin role.");
     }
     struct user u;
-    if (strlen(id) >= USERS_ID_MAX || (e = users_load(id, &u)) == BX_NOT_FOUND) {
+    /* an id the store cannot even hold (too long, not UTF-8) names nobody either */
+    if (strlen(id) >= USERS_ID_MAX || (e = users_load(id, &u)) == BX_NOT_FOUND ||
+        e == BX_INVALID_FIELD) {
         return bx_req_fail(req, BX_NOT_FOUND, NULL, "No such user.");
     }
     for (int attempt = 0; e == BX_OK && attempt < USERS_CAS_ATTEMPTS; attempt++) {

@@ -368,6 +368,15 @@ static void test_listing(void) {
     r = call("GET", "/api/events?cursor=bm90LWEtY3Vyc29y", NULL, NULL);
     CHECK(harness_err_is(&r, 422, "invalid_field", "cursor"), "foreign cursor -> 422");
     harness_res_drop(&r);
+    r = call("GET", "/api/events?q=%FF%FE", NULL, NULL);
+    CHECK(harness_err_is(&r, 422, "invalid_field", "q"), "q that is not UTF-8 -> 422");
+    harness_res_drop(&r);
+    r = call("GET", "/api/events/%FF", NULL, NULL);
+    CHECK(harness_err_is(&r, 404, "not_found", NULL), "an id that is not ours -> 404");
+    harness_res_drop(&r);
+    r = call("POST", "/api/events/%E2%82/publish", admin, NULL);
+    CHECK(harness_err_is(&r, 404, "not_found", NULL), "and so for writes");
+    harness_res_drop(&r);
     r = call("GET", "/api/events?from=yesterday", NULL, NULL);
     CHECK(harness_err_is(&r, 422, "invalid_field", "from"), "bad from -> 422");
     harness_res_drop(&r);

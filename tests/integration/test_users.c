@@ -313,6 +313,9 @@ static void test_roles(void) {
     CHECK(r.status == 200 && strcmp(harness_str(r.body, "role"), "staff") == 0,
           "admin grants staff");
     harness_res_drop(&r);
+    r = call(fe_port, "POST", "/api/users/%FF%FE/role", admin, "{\"role\":\"staff\"}");
+    CHECK(harness_err_is(&r, 404, "not_found", NULL), "an id that is not UTF-8 -> 404");
+    harness_res_drop(&r);
     r = call(fe_port, "POST", "/api/users/0000/role", admin, "{\"role\":\"staff\"}");
     CHECK(harness_err_is(&r, 404, "not_found", NULL), "unknown user -> 404");
     harness_res_drop(&r);
