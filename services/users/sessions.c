@@ -235,8 +235,10 @@ enum bx_err users_login(struct bx_req *req) {
     /* Unknown accounts are checked against a dummy hash: same answer, similar time. */
     bool ok = users_verify_password(e == BX_OK ? u.password_hash : users.dummy_hash, b.password);
     if (!ok || e != BX_OK) {
-        throttle_failure(email_key, now_ms, LOGIN_FREE_FAILURES_EMAIL);
-        throttle_failure(addr_key, now_ms, LOGIN_FREE_FAILURES_ADDR);
+        /* the wait counts from the failure, not from the start of its (slow) check */
+        int64_t failed_ms = bx_now_mono_ms();
+        throttle_failure(email_key, failed_ms, LOGIN_FREE_FAILURES_EMAIL);
+        throttle_failure(addr_key, failed_ms, LOGIN_FREE_FAILURES_ADDR);
         return bx_req_fail(req, BX_UNAUTHORIZED, NULL, "Wrong email or password.");
     }
     throttle_success(email_key);
