@@ -100,6 +100,29 @@ const char *bx_req_remote(struct bx_req *req) {
     return out;
 }
 
+/* True when peer (an address as text) is entry: an exact address, or an IPv4 CIDR "a.b.c.d/n". */
+static bool peer_matches(const char *peer, const char *entry, size_t n) {
+    char buf[64];
+    if (n == 0 || n >= sizeof buf) {
+        return false;
+    }
+    memcpy(buf, entry, n);
+    buf[n] = '\0';
+    char *slash = strchr(buf, '/');
+    if (slash == NULL) {
+        return strcmp(buf, peer) == 0;
+    }
+    *slash = '\0';
+    int64_t bits;
+    struct in_addr net, addr;
+    if (bx_parse_i64(slash + 1, 0, 32, &bits) != 0 || inet_pton(AF_INET, buf, &net) != 1 ||
+        inet_pton(AF_INET, peer, &addr) != 1) {
+        return false;
+    }
+    uint32_t mask = bits == 0 ? 0 : htonl((uint32_t)(0xffffffffu << (32 - bits)));
+    return (net.s_addr & mask) == (addr.s_addr & mask);
+}
+
 const char *bx_req_client(struct bx_req *req) {
     struct conn_req *cr = req->internal;
     const char *peer = bx_req_remote(req);
@@ -108,11 +131,10 @@ const char *bx_req_client(struct bx_req *req) {
     if (fwd == NULL || list == NULL || peer[0] == '\0') {
         return peer;
     }
-    size_t plen = strlen(peer);
     for (const char *p = list; *p;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == plen && memcmp(p, peer, n) == 0) {
+        if (peer_matches(peer, p, n)) {
             /* the last hop is the one our trusted proxy added */
             const char *last = strrchr(fwd, ',');
             last = last ? last + 1 : fwd;

@@ -132,7 +132,8 @@ struct bx_http_config {
     size_t max_body_bytes;
     size_t max_header_bytes;
     unsigned idle_timeout_s;
-    /* Comma-separated peer addresses whose X-Forwarded-For is believed ("127.0.0.1,::1"). */
+    /* Comma-separated peers whose X-Forwarded-For is believed: addresses or IPv4 CIDR ranges
+     * ("127.0.0.1,::1,10.0.0.0/8"). */
     const char *trusted_proxies;
 };
 

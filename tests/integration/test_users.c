@@ -375,13 +375,11 @@ int main(int argc, char **argv) {
         CHECK(dynalite > 0 && bx_kv_dynamodb_ensure_table(strchr(e[2], '=') + 1, &err) == BX_OK,
               "users table created (%s)", err.message);
     }
-    const char *users_env[] = {e[0],
-                               e[1],
-                               e[2],
-                               "BOXOFFICE_ADMIN_EMAIL=" ADMIN_EMAIL,
+    const char *users_env[] = {e[0], e[1], e[2], "BOXOFFICE_ADMIN_EMAIL=" ADMIN_EMAIL,
                                "BOXOFFICE_ADMIN_PASSWORD=" ADMIN_PASSWORD,
-                               "BOXOFFICE_LOG_LEVEL=warn",
-                               NULL};
+                               /* the loopback peer is trusted through a CIDR range */
+                               "BOXOFFICE_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.0/8",
+                               "BOXOFFICE_LOG_LEVEL=warn", NULL};
     pid_t users_pid = harness_spawn(argv[1], users_env, ulog);
     users_bin = argv[1];
     bx_strlcpy(keys_dir, keys, sizeof keys_dir);
