@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,15 +226,50 @@ enum bx_err bx_keyring_add_public(struct bx_keyring *kr, const char *kid,
     if (!valid_kid(kid)) {
         return BX_INVALID_FIELD;
     }
-    struct bx_key *k = slot_for(kr, kid);
-    if (k == NULL) {
+    if (bx_keyring_find(kr, kid) != NULL) {
+        return BX_OK;
+    }
+    size_t n = atomic_load(&kr->n_keys);
+    if (n == BX_KEYRING_KEYS_MAX) {
         return BX_LIMIT_EXCEEDED;
     }
-    if (!k->has_secret) {
-        memcpy(k->pk, pk, 32);
-    }
-    pick_signing(kr);
+    struct bx_key *k = &kr->keys[n];
+    memset(k, 0, sizeof *k);
+    bx_strlcpy(k->kid, kid, sizeof k->kid);
+    memcpy(k->pk, pk, 32);
+    atomic_store(&kr->n_keys, n + 1); /* publish only the complete key */
     return BX_OK;
+}
+
+int bx_keyring_add_jwks(struct bx_keyring *kr, const char *jwks, size_t len) {
+    json_t *doc = json_loadb(jwks, len, 0, NULL);
+    json_t *keys = json_object_get(doc, "keys");
+    if (!json_is_array(keys)) {
+        json_decref(doc);
+        return -1;
+    }
+    int added = 0;
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) {
+        const char *kty = json_string_value(json_object_get(k, "kty"));
+        const char *crv = json_string_value(json_object_get(k, "crv"));
+        const char *kid = json_string_value(json_object_get(k, "kid"));
+        const char *x = json_string_value(json_object_get(k, "x"));
+        unsigned char pk[32];
+        size_t pk_len = 0;
+        if (kty == NULL || strcmp(kty, "OKP") != 0 || crv == NULL || strcmp(crv, "Ed25519") != 0 ||
+            kid == NULL || x == NULL || bx_keyring_find(kr, kid) != NULL ||
+            sodium_base642bin(pk, sizeof pk, x, strlen(x), NULL, &pk_len, NULL, B64URL) != 0 ||
+            pk_len != sizeof pk) {
+            continue;
+        }
+        if (bx_keyring_add_public(kr, kid, pk) == BX_OK) {
+            added++;
+        }
+    }
+    json_decref(doc);
+    return added;
 }
 
 const struct bx_key *bx_keyring_find(const struct bx_keyring *kr, const char *kid) {

@@ -83,7 +83,31 @@ static bool poller_running;
 static _Atomic bool stop_flag;
 static _Atomic bool synced = true;
 static char url[512];
+static char jwks_url[512];
+static struct bx_keyring *jwks_keyring;
 static int64_t interval;
+
+/* Reads the JWKS and adds new keys; logs what it learned. False when it could not read it. */
+static bool refresh_keys(void) {
+    struct bx_httpc_request req = {.method = "GET",
+                                   .url = jwks_url,
+                                   .timeout_ms = BX_REVOCATIONS_POLL_TIMEOUT_MS,
+                                   .connect_timeout_ms = 1000};
+    struct bx_httpc_response resp;
+    enum bx_err e = bx_httpc_do(&req, &resp);
+    int added = -1;
+    if (e == BX_OK && resp.status == 200) {
+        added = bx_keyring_add_jwks(jwks_keyring, resp.body, resp.body_len);
+    }
+    if (added < 0) {
+        bx_warn("signing keys %s unavailable (%s, HTTP %ld)", jwks_url, bx_err_name(e),
+                e == BX_OK ? resp.status : 0L);
+    } else if (added > 0) {
+        bx_info("learned %d new signing key(s) from %s", added, jwks_url);
+    }
+    bx_httpc_response_free(&resp);
+    return added >= 0;
+}
 
 static int64_t poll_once(int64_t since) {
     char full[600];
@@ -125,11 +149,18 @@ static int64_t poll_once(int64_t since) {
 static void *poll_main(void *arg) {
     (void)arg;
     int64_t since = bx_now_unix_s() - FEED_FIRST_WINDOW_S;
+    int64_t next_keys_ms = 0;
     while (!atomic_load(&stop_flag)) {
-        int64_t next = poll_once(since);
-        if (next >= 0) {
-            since = next;
-            atomic_store(&synced, true);
+        if (jwks_url[0] != '\0' && bx_now_mono_ms() >= next_keys_ms) {
+            /* until a read succeeds (users may start after us), try again at the next poll */
+            next_keys_ms = bx_now_mono_ms() + (refresh_keys() ? BX_JWKS_REFRESH_MS : 0);
+        }
+        if (url[0] != '\0') {
+            int64_t next = poll_once(since);
+            if (next >= 0) {
+                since = next;
+                atomic_store(&synced, true);
+            }
         }
         for (int64_t slept = 0; slept < interval && !atomic_load(&stop_flag); slept += 50) {
             usleep(50 * 1000);
@@ -138,13 +169,17 @@ static void *poll_main(void *arg) {
     return NULL;
 }
 
-enum bx_err bx_revocations_start(const char *feed_url, int64_t interval_ms) {
+enum bx_err bx_revocations_start(const char *feed_url, int64_t interval_ms, const char *keys_url,
+                                 struct bx_keyring *keyring) {
     BX_ASSERT(!poller_running);
-    if (bx_strlcpy(url, feed_url, sizeof url) >= sizeof url) {
+    if (bx_strlcpy(url, feed_url, sizeof url) >= sizeof url ||
+        bx_strlcpy(jwks_url, keys_url ? keys_url : "", sizeof jwks_url) >= sizeof jwks_url) {
         return BX_INVALID_FIELD;
     }
+    BX_ASSERT(jwks_url[0] == '\0' || keyring != NULL);
+    jwks_keyring = keyring;
     interval = interval_ms;
-    atomic_store(&synced, false);
+    atomic_store(&synced, url[0] == '\0');
     atomic_store(&stop_flag, false);
     if (pthread_create(&poller, NULL, poll_main, NULL) != 0) {
         return BX_INTERNAL;

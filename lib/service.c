@@ -17,15 +17,14 @@
 #include "boxoffice/metrics.h"
 #include "boxoffice/revocation.h"
 
-#define COMMON_VARS      13
+#define COMMON_VARS      14
 #define SERVICE_VARS_MAX 48
 
 static struct bx_keyring keyring;
-static bool have_keyring;
 static _Atomic bool stopping;
 
 const struct bx_keyring *bx_service_keyring(void) {
-    return have_keyring ? &keyring : NULL;
+    return atomic_load(&keyring.n_keys) > 0 ? &keyring : NULL;
 }
 
 bool bx_service_stopping(void) {
@@ -44,6 +43,7 @@ struct common {
     int64_t drain_timeout_s;
     const char *auth_keys;
     const char *revocations_url;
+    const char *jwks_url;
     const char *trusted_proxies;
     int64_t revocations_poll_ms;
 };
@@ -88,6 +88,10 @@ static size_t common_vars(const struct bx_service *svc, struct common *c,
         {"BOXOFFICE_REVOCATIONS_URL", BX_CFG_STRING, "",
          "users' revocation feed (http://users:8082/api/auth/revocations); empty: none", 0, 512,
          NULL, &c->revocations_url},
+        {"BOXOFFICE_JWKS_URL", BX_CFG_STRING, "",
+         "users' public keys (http://users:8082/api/auth/jwks), re-read every 30 s so new signing "
+         "keys work without restarts; empty: only BOXOFFICE_AUTH_KEYS",
+         0, 512, NULL, &c->jwks_url},
         {"BOXOFFICE_TRUSTED_PROXIES", BX_CFG_STRING, "127.0.0.1,::1",
          "peers whose X-Forwarded-For names the client (addresses or IPv4 CIDRs, comma-separated)",
          0, 1024, NULL, &c->trusted_proxies},
@@ -132,7 +136,7 @@ static const char *env_get(const char *name) {
 }
 
 static bool ready(void *ctx, char *why, size_t why_size) {
-    if (current->needs_auth_keys && !have_keyring) {
+    if (current->needs_auth_keys && atomic_load(&keyring.n_keys) == 0) {
         snprintf(why, why_size, "no auth keys loaded");
         return false;
     }
@@ -200,11 +204,10 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
 
     if (bx_keyring_load_dir(&keyring, c.auth_keys) == BX_OK) {
-        have_keyring = true;
-        bx_info("loaded %zu auth key(s) from %s", keyring.n_keys, c.auth_keys);
-    } else if (svc->needs_auth_keys) {
+        bx_info("loaded %zu auth key(s) from %s", atomic_load(&keyring.n_keys), c.auth_keys);
+    } else if (svc->needs_auth_keys && c.jwks_url[0] == '\0') {
         bx_warn("no auth keys in %s: routes that need a token answer 401 until keys exist "
-                "(create one with: boxoffice-%s keygen %s)",
+                "(create one with: boxoffice-%s keygen %s, or set BOXOFFICE_JWKS_URL)",
                 c.auth_keys, svc->name, c.auth_keys);
     }
 
@@ -234,7 +237,7 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
         .ctx = svc->ctx,
         .ready = ready,
         .is_revoked = svc->is_revoked ? svc->is_revoked : revoked_default,
-        .keyring = have_keyring ? &keyring : NULL,
+        .keyring = &keyring, /* may start empty and learn keys from BOXOFFICE_JWKS_URL */
     };
     struct bx_http_server *srv = NULL;
     if (bx_http_start(&hc, &h, &srv, &e) != BX_OK) {
@@ -244,9 +247,10 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
         }
         return 1;
     }
-    if (c.revocations_url[0] != '\0' &&
-        bx_revocations_start(c.revocations_url, c.revocations_poll_ms) != BX_OK) {
-        bx_error("cannot start the revocation poller");
+    if ((c.revocations_url[0] != '\0' || c.jwks_url[0] != '\0') &&
+        bx_revocations_start(c.revocations_url, c.revocations_poll_ms, c.jwks_url, &keyring) !=
+            BX_OK) {
+        bx_error("cannot start the revocation and key poller");
     }
     bx_info("boxoffice-%s %s listening on http://%s:%u", svc->name, BX_VERSION, c.bind,
             (unsigned)bx_http_port(srv));

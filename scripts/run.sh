@@ -37,6 +37,8 @@ export BOXOFFICE_CATALOG_DB=${BOXOFFICE_CATALOG_DB:-sqlite:$var/catalog.db}
 export BOXOFFICE_CATALOG_SEED_DEMO=${BOXOFFICE_CATALOG_SEED_DEMO:-1}
 # Every service learns logouts from the users service's revocation feed.
 export BOXOFFICE_REVOCATIONS_URL=${BOXOFFICE_REVOCATIONS_URL:-$BOXOFFICE_USERS_URL/api/auth/revocations}
+# ... and new signing keys from its JWKS.
+export BOXOFFICE_JWKS_URL=${BOXOFFICE_JWKS_URL:-$BOXOFFICE_USERS_URL/api/auth/jwks}
 
 START_TIMEOUT_S=${BOXOFFICE_START_TIMEOUT_S:-60}
 STOP_TIMEOUT_S=${BOXOFFICE_STOP_TIMEOUT_S:-20}

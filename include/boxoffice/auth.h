@@ -39,9 +39,11 @@ struct bx_key {
     bool has_secret;
 };
 
+/* Append-only once serving: keys[0..n_keys) never change, and a key is written in full before
+ * n_keys (atomic) publishes it, so request threads read while one thread adds keys. */
 struct bx_keyring {
     struct bx_key keys[BX_KEYRING_KEYS_MAX];
-    size_t n_keys;
+    _Atomic size_t n_keys;
     size_t signing; /* index of the key that signs new tokens (newest with a secret) */
 };
 
@@ -52,10 +54,14 @@ enum bx_err bx_keyring_generate(const char *dir, struct bx_key *out);
  * with the greatest kid (kids sort by creation time). Returns BX_NOT_FOUND when the directory holds
  * no key. */
 enum bx_err bx_keyring_load_dir(struct bx_keyring *kr, const char *dir);
-/* Adds a public key (for verifiers fed from a JWKS). */
+/* Adds a public key (for verifiers fed from a JWKS); a kid already present is left as it is. Safe
+ * against concurrent readers; one writer at a time. */
 enum bx_err bx_keyring_add_public(struct bx_keyring *kr, const char *kid,
                                   const unsigned char pk[32]);
 const struct bx_key *bx_keyring_find(const struct bx_keyring *kr, const char *kid);
+/* Adds every Ed25519 key of a JWKS document (as served by /api/auth/jwks) that the keyring does
+ * not have yet; returns how many were added, or -1 when the document is not a JWKS. */
+int bx_keyring_add_jwks(struct bx_keyring *kr, const char *jwks, size_t len);
 /* JWKS JSON ({"keys":[{"kty":"OKP","crv":"Ed25519","kid":..,"x":..,"alg":"EdDSA","use":"sig"}]})
  * into out; returns BX_INTERNAL when it does not fit. */
 enum bx_err bx_keyring_jwks(const struct bx_keyring *kr, char *out, size_t out_size);

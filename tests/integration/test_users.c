@@ -392,13 +392,19 @@ int main(int argc, char **argv) {
     snprintf(e[6], sizeof e[6],
              "BOXOFFICE_REVOCATIONS_URL=http://127.0.0.1:%u/api/auth/revocations",
              (unsigned)users_port);
+    /* the other service starts with no key at all: it learns users' key from the JWKS */
+    snprintf(e[7], sizeof e[7], "BOXOFFICE_AUTH_KEYS=%s/no-keys", dir);
+    snprintf(e[8], sizeof e[8], "BOXOFFICE_JWKS_URL=http://127.0.0.1:%u/api/auth/jwks",
+             (unsigned)users_port);
     const char *ts_env[] = {
-        e[5], e[1], e[6], "BOXOFFICE_REVOCATIONS_POLL_MS=500", "BOXOFFICE_LOG_LEVEL=warn", NULL};
+        e[5], e[7], e[6], e[8], "BOXOFFICE_REVOCATIONS_POLL_MS=500", "BOXOFFICE_LOG_LEVEL=warn",
+        NULL};
     pid_t ts_pid = harness_spawn(argv[3], ts_env, tlog);
     bool up = harness_wait_ok(users_port, "/readyz", 30000) &&
               harness_wait_ok(fe_port, "/healthz", 20000) &&
-              harness_wait_ok(ts_port, "/healthz", 20000);
-    CHECK(up, "users, gateway and another service are up");
+              harness_wait_ok(ts_port, "/readyz", 20000);
+    CHECK(up, "users, gateway and another service are up (the latter ready once it learned "
+              "users' signing key from the JWKS)");
     if (up) {
         test_register();
         test_sessions();
