@@ -745,15 +745,12 @@ static void ensure_ttl(struct ddb *d) {
 
 enum bx_err bx_kv_dynamodb_ensure_table(const char *url, struct bx_error *err) {
     BX_ASSERT(url != NULL && err != NULL);
-    struct ddb *d = malloc(sizeof *d);
-    if (d == NULL) {
-        return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
-    }
-    enum bx_err e = ddb_init(d, url, err);
+    void *ctx = NULL;
+    enum bx_err e = ddb_open(url, &ctx, err);
     if (e != BX_OK) {
-        free(d);
         return e;
     }
+    struct ddb *d = ctx;
     json_t *req =
         json_pack("{s:s, s:[{s:s, s:s}], s:[{s:s, s:s}], s:s}", "TableName", d->table,
                   "AttributeDefinitions", "AttributeName", "pk", "AttributeType", "S", "KeySchema",
@@ -786,8 +783,7 @@ enum bx_err bx_kv_dynamodb_ensure_table(const char *url, struct bx_error *err) {
     ensure_ttl(d);
     e = BX_OK;
 out:
-    ddb_fini(d);
-    free(d);
+    ddb_close(d);
     return e;
 }
 
