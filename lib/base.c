@@ -46,6 +46,15 @@ void bx_format_rfc3339(int64_t unix_s, char out[static 21]) {
     strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+size_t bx_hash_slot(const void *data, size_t len, size_t slots) {
+    BX_ASSERT(slots > 0);
+    unsigned char h[8];
+    crypto_generichash(h, sizeof h, data, len, NULL, 0);
+    uint64_t v;
+    memcpy(&v, h, sizeof v);
+    return (size_t)(v % slots);
+}
+
 void bx_random_bytes(void *out, size_t n) {
     randombytes_buf(out, n);
 }

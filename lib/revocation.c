@@ -30,11 +30,7 @@ static struct slot table[BX_REVOCATIONS_SLOTS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t home(const char *jti) {
-    unsigned char h[8];
-    crypto_generichash(h, sizeof h, (const unsigned char *)jti, strlen(jti), NULL, 0);
-    uint64_t v;
-    memcpy(&v, h, sizeof v);
-    return (size_t)(v % BX_REVOCATIONS_SLOTS);
+    return bx_hash_slot(jti, strlen(jti), BX_REVOCATIONS_SLOTS);
 }
 
 bool bx_revocations_add(const char *jti, int64_t exp) {

@@ -36,6 +36,9 @@ void bx_format_rfc3339(int64_t unix_s, char out[static 21]);
 /* Fills out with n bytes from the OS random source (libsodium). */
 void bx_random_bytes(void *out, size_t n);
 
+/* Slot of data in a table of `slots` entries (keyed BLAKE2b, well spread; not for secrets). */
+size_t bx_hash_slot(const void *data, size_t len, size_t slots);
+
 /* Writes a new time-ordered UUIDv7 string (36 chars + NUL) into out. */
 void bx_uuid7(char out[static 37]);
 

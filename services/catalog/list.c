@@ -34,11 +34,7 @@ static struct cache_entry cache[CACHE_SLOTS];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t slot_of(const char *query) {
-    unsigned char h[8];
-    crypto_generichash(h, sizeof h, (const unsigned char *)query, strlen(query), NULL, 0);
-    uint64_t v;
-    memcpy(&v, h, sizeof v);
-    return (size_t)(v % CACHE_SLOTS);
+    return bx_hash_slot(query, strlen(query), CACHE_SLOTS);
 }
 
 bool catalog_cache_get(struct bx_req *req, const char *query, char etag_out[40]) {
