@@ -6,7 +6,6 @@
 
 #include <jansson.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
