@@ -125,3 +125,41 @@ int bx_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) {
     *out = (int64_t)v;
     return 0;
 }
+
+bool bx_valid_id(const char *id) {
+    size_t n = 0;
+    for (; id[n] != '\0'; n++) {
+        char c = id[n];
+        if (n == 64 || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                         (c >= 'A' && c <= 'Z') || c == '-' || c == '_')) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+bool bx_valid_utf8(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80           ? 1
+                   : (*p >> 5) == 0x6  ? 2
+                   : (*p >> 4) == 0xe  ? 3
+                   : (*p >> 3) == 0x1e ? 4
+                                       : 0;
+        if (n == 0 || (n == 2 && *p < 0xc2)) {
+            return false;
+        }
+        for (size_t i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return false;
+            }
+        }
+        if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
+            (n == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
+            (n == 4 && (p[0] > 0xf4 || (p[0] == 0xf4 && p[1] >= 0x90)))) {
+            return false; /* overlong, surrogate or past U+10FFFF */
+        }
+        p += n;
+    }
+    return true;
+}

@@ -25,6 +25,7 @@
 #define PG_CANCEL_ERR_BYTES   256
 #define PG_SQL_IN_MESSAGE_MAX 60
 #define PG_BEGIN_WRITE        "BEGIN ISOLATION LEVEL REPEATABLE READ"
+#define PG_BEGIN_LOCKING      "BEGIN ISOLATION LEVEL READ COMMITTED"
 #define PG_BEGIN_READ         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 #define PG_SCHEMA_MIGRATIONS                                                                       \
     "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "                   \
@@ -324,9 +325,12 @@ static enum bx_err pg_begin(void *ctx, enum bx_db_tx_mode mode, struct bx_db_tx 
                             struct bx_error *err) {
     struct pg_db *db = ctx;
     BX_ASSERT(db != NULL && tx_out != NULL && err != NULL);
-    BX_ASSERT(mode == BX_DB_READ || mode == BX_DB_WRITE);
+    BX_ASSERT(mode == BX_DB_READ || mode == BX_DB_WRITE || mode == BX_DB_WRITE_LOCKING);
     struct pg_tx *tx = NULL;
-    enum bx_err e = take(db, mode, mode == BX_DB_WRITE ? PG_BEGIN_WRITE : PG_BEGIN_READ, &tx, err);
+    const char *begin = mode == BX_DB_WRITE           ? PG_BEGIN_WRITE
+                        : mode == BX_DB_WRITE_LOCKING ? PG_BEGIN_LOCKING
+                                                      : PG_BEGIN_READ;
+    enum bx_err e = take(db, mode, begin, &tx, err);
     *tx_out = e == BX_OK ? &tx->base : NULL;
     return e;
 }

@@ -376,7 +376,10 @@ static enum bx_err lite_begin(void *ctx, enum bx_db_tx_mode mode, struct bx_db_t
                               struct bx_error *err) {
     struct lite_db *db = ctx;
     BX_ASSERT(db != NULL && tx_out != NULL && err != NULL);
-    BX_ASSERT(mode == BX_DB_READ || mode == BX_DB_WRITE);
+    BX_ASSERT(mode == BX_DB_READ || mode == BX_DB_WRITE || mode == BX_DB_WRITE_LOCKING);
+    if (mode == BX_DB_WRITE_LOCKING) {
+        mode = BX_DB_WRITE; /* one writer at a time already */
+    }
     *tx_out = NULL;
     int64_t deadline = bx_now_mono_ms() + BX_DB_POOL_WAIT_MS;
     /* writers queue on this token instead of polling SQLite's lock with busy_timeout's sleeps */

@@ -5,6 +5,7 @@
 #ifndef BOXOFFICE_BASE_H
 #define BOXOFFICE_BASE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,13 @@ void bx_uuid7(char out[static 37]);
 
 /* Copies at most out_size - 1 bytes of src and NUL-terminates; returns strlen(src). */
 size_t bx_strlcpy(char *out, const char *src, size_t out_size);
+
+/* Ids we issue are UUIDs: 1-64 of [0-9A-Za-z_-]. Anything else names nothing (404) and never
+ * reaches a database (PostgreSQL refuses invalid UTF-8 outright). */
+bool bx_valid_id(const char *id);
+/* The whole string is valid UTF-8: no overlongs, surrogates or code points past U+10FFFF (query
+ * parameters arrive percent-decoded, unchecked). */
+bool bx_valid_utf8(const char *s);
 
 /* Parses a whole decimal integer in [min, max]; returns 0 on success, -1 otherwise. */
 int bx_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -57,6 +57,11 @@ static inline const struct bx_db_value *bx_db_cell(const struct bx_db_rows *rows
 enum bx_db_tx_mode {
     BX_DB_READ,  /* read-only snapshot */
     BX_DB_WRITE, /* takes the write lock up front on SQLite (BEGIN IMMEDIATE) */
+    /* A write transaction for hot rows: on PostgreSQL READ COMMITTED, so a statement that waited
+     * for a row lock proceeds on the row's latest version instead of failing with BX_RETRY; the
+     * caller serialises itself with SELECT ... FOR UPDATE (PostgreSQL) and conditional UPDATEs.
+     * On SQLite the same as BX_DB_WRITE (one writer at a time). */
+    BX_DB_WRITE_LOCKING,
 };
 
 struct bx_db_tx; /* a transaction on one pooled connection */

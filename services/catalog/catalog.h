@@ -72,16 +72,10 @@ enum bx_err catalog_seed_demo(struct bx_error *err);
 /* util.c */
 bool catalog_valid_timezone(const char *tz);
 bool catalog_valid_currency(const char *c);
-/* Ids we issue are UUIDs: 1-64 of [0-9A-Za-z_-]. Anything else names nothing (404), and never
- * reaches the database (PostgreSQL refuses invalid UTF-8 outright). */
-bool catalog_valid_id(const char *id);
-/* Whole string is valid UTF-8 (query parameters arrive percent-decoded, unchecked). */
-bool catalog_valid_utf8(const char *s);
 /* Runs fn in a transaction; on failure copies the error into req. */
 enum bx_err catalog_tx(struct bx_req *req, enum bx_db_tx_mode mode, bx_db_tx_fn fn, void *arg);
-/* Idempotency-Key for creates (checked before the body is validated): BX_OK with *replayed true
- * when the stored first response was sent again; BX_IDEMPOTENCY_MISMATCH when the key was used
- * with another body; 422 for a malformed key. No key: BX_OK, nothing replayed. */
+/* Idempotency-Key for creates (include/boxoffice/idempotency.h on the catalog's database): BX_OK
+ * with *replayed true when the first response was sent again; errors are set on req. */
 enum bx_err catalog_idempotency_check(struct bx_req *req, const char *scope, bool *replayed);
 /* Inside the create's transaction: records the response under the request's key (no key: no-op).
  * BX_CONFLICT when a concurrent request with the same key won; rerun the check then. */

@@ -258,7 +258,7 @@ enum bx_err events_list(struct bx_req *req) {
             return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
         }
         raw[n] = '\0';
-        if (sscanf((char *)raw, "ev1:%lld:%63s", &at, id) != 2 || !catalog_valid_id(id)) {
+        if (sscanf((char *)raw, "ev1:%lld:%63s", &at, id) != 2 || !bx_valid_id(id)) {
             return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
         }
         l.params[5] = BX_DB_I(at);
@@ -269,7 +269,7 @@ enum bx_err events_list(struct bx_req *req) {
     const char *texts[] = {"q", "category", "city", "cursor"};
     for (size_t i = 0; i < BX_ARRAY_LEN(texts); i++) {
         const char *v = bx_req_query(req, texts[i]);
-        if (v != NULL && !catalog_valid_utf8(v)) {
+        if (v != NULL && !bx_valid_utf8(v)) {
             return bx_req_fail(req, BX_INVALID_FIELD, texts[i], "%s is not valid UTF-8.", texts[i]);
         }
     }

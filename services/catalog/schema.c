@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/idempotency.h"
 #include "boxoffice/log.h"
 #include "catalog.h"
 
@@ -25,10 +26,7 @@ static const struct bx_db_migration migrations[] = {
      " name TEXT NOT NULL, price_cents BIGINT NOT NULL, currency TEXT NOT NULL,"
      " capacity BIGINT NOT NULL, max_per_order BIGINT NOT NULL, position BIGINT NOT NULL,"
      " CHECK (capacity >= 1), CHECK (price_cents >= 0));"
-     "CREATE INDEX tiers_by_event ON tiers (event_id, position);"
-     "CREATE TABLE idempotency (scope TEXT NOT NULL, caller TEXT NOT NULL, key TEXT NOT NULL,"
-     " body_hash TEXT NOT NULL, status BIGINT NOT NULL, response TEXT NOT NULL,"
-     " created_at BIGINT NOT NULL, PRIMARY KEY (scope, caller, key))",
+     "CREATE INDEX tiers_by_event ON tiers (event_id, position);" BX_IDEMPOTENCY_TABLE_SQL,
      NULL},
     {2, "change feed for booking",
      "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,"

@@ -175,7 +175,7 @@ enum bx_err venues_list(struct bx_req *req) {
             return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
         }
         id[n] = '\0';
-        if (!catalog_valid_id(id + 4)) {
+        if (!bx_valid_id(id + 4)) {
             return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
         }
         l.after = id + 4;

@@ -6,10 +6,15 @@
 // is destroyed); only the holder of the lock <file>.lock writes or removes it, so a second
 // instance (or a restart racing the old process's stop) cannot clobber a live broker's file;
 // /readyz is true only while all hold. For development only: nothing is persisted.
+// Fault injection for tests: POST /mock/brokers/{id}/down|up takes a broker off and back on
+// (loopback peers only); mcluster is read by HTTP workers only under dk->mock_lock.
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +24,7 @@
 #include <unistd.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/http.h"
 #include "boxoffice/log.h"
 #include "boxoffice/service.h"
 
@@ -28,6 +34,7 @@
 #define DEVKAFKA_PATH_MAX_BYTES       1024 /* bootstrap file path + ".tmp.<pid>" or ".lock" */
 #define DEVKAFKA_BOOTSTRAPS_MAX_BYTES 512  /* "127.0.0.1:<port>," per broker, with a wide margin */
 #define DEVKAFKA_ERRSTR_BYTES         512
+#define DEVKAFKA_BROKER_ID_MIN        1 /* the mock cluster numbers its brokers 1..brokers */
 
 struct devkafka {
     /* Configuration (filled by bx_config_load before init). */
@@ -36,14 +43,18 @@ struct devkafka {
     const char *bootstrap_file;
     /* State, owned by init/stop on the main thread; ready is also read by HTTP workers. */
     rd_kafka_t *rk; /* owns the mock cluster (test.mock.num.brokers); idle otherwise */
-    rd_kafka_mock_cluster_t *mcluster; /* borrowed from rk */
-    int lock_fd;                       /* -1 when the lock is not held */
+    /* Borrowed from rk. Set by init before the HTTP server starts; cleared under mock_lock before
+     * rk is destroyed, so a fault-injection handler holding mock_lock sees a live cluster or NULL
+     * (even when the drain at stop timed out and a handler is still running). */
+    rd_kafka_mock_cluster_t *mcluster;
+    pthread_mutex_t mock_lock;
+    int lock_fd; /* -1 when the lock is not held */
     bool file_written;
     _Atomic bool ready;
     char bootstraps[DEVKAFKA_BOOTSTRAPS_MAX_BYTES];
 };
 
-static struct devkafka devkafka = {.lock_fd = -1};
+static struct devkafka devkafka = {.lock_fd = -1, .mock_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const struct bx_config_var config[] = {
     {"BOXOFFICE_DEVKAFKA_BROKERS", BX_CFG_INT, "1", "brokers in the in-memory cluster", 1,
@@ -192,7 +203,9 @@ static void teardown(struct devkafka *dk) {
         }
         dk->file_written = false;
     }
+    pthread_mutex_lock(&dk->mock_lock);
     dk->mcluster = NULL; /* owned by dk->rk (test.mock.num.brokers): destroyed with it */
+    pthread_mutex_unlock(&dk->mock_lock);
     if (dk->rk != NULL) {
         rd_kafka_destroy(dk->rk);
         dk->rk = NULL;
@@ -306,6 +319,79 @@ static bool devkafka_ready(void *ctx, char *why, size_t why_size) {
     return true;
 }
 
+/* True for the loopback peers that may inject faults (127.0.0.0/8, ::1, IPv4-mapped loopback).
+ * The server binds 127.0.0.1 by default; this keeps the routes closed if BOXOFFICE_BIND is widened.
+ */
+static bool peer_is_loopback(const char *peer) {
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, peer, &a4) == 1) {
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    }
+    if (inet_pton(AF_INET6, peer, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6)) {
+            return true;
+        }
+        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+/* POST /mock/brokers/{id}/down and /up: {id} is a broker of the cluster in canonical decimal
+ * (1..brokers; "0", "-1" (all brokers to librdkafka), "01" and "+1" are 404s). Idempotent. */
+static enum bx_err broker_set_state(struct bx_req *req, bool up) {
+    struct devkafka *dk = req->ctx;
+    if (!peer_is_loopback(bx_req_remote(req))) {
+        return bx_req_fail(req, BX_FORBIDDEN, NULL,
+                           "Fault injection is accepted from loopback only.");
+    }
+    const char *id_s = bx_req_param(req, "id");
+    int64_t id = 0;
+    if (id_s == NULL || id_s[0] < '1' || id_s[0] > '9' ||
+        bx_parse_i64(id_s, DEVKAFKA_BROKER_ID_MIN, dk->brokers, &id) != 0) {
+        return bx_req_fail(req, BX_NOT_FOUND, NULL,
+                           "No such broker: brokers are numbered %d to %lld.",
+                           DEVKAFKA_BROKER_ID_MIN, (long long)dk->brokers);
+    }
+    BX_ASSERT(id >= DEVKAFKA_BROKER_ID_MIN && id <= DEVKAFKA_BROKERS_MAX);
+
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    bool running = false;
+    pthread_mutex_lock(&dk->mock_lock);
+    if (dk->mcluster != NULL) {
+        running = true;
+        /* Synchronous: returns once the cluster thread has closed (or reopened) the listener. */
+        kerr = up ? rd_kafka_mock_broker_set_up(dk->mcluster, (int32_t)id)
+                  : rd_kafka_mock_broker_set_down(dk->mcluster, (int32_t)id);
+    }
+    pthread_mutex_unlock(&dk->mock_lock);
+    if (!running) {
+        return bx_req_fail(req, BX_UNAVAILABLE, NULL, "The mock Kafka cluster is not running.");
+    }
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return bx_req_fail(req, BX_INTERNAL, NULL, "librdkafka could not set broker %lld %s: %s",
+                           (long long)id, up ? "up" : "down", rd_kafka_err2str(kerr));
+    }
+    bx_warn("fault injection: broker %lld is %s", (long long)id,
+            up ? "up (accepting connections again)" : "down (connections closed and refused)");
+    return bx_respond_json(
+        req, 200, json_pack("{s:I,s:s}", "broker", (json_int_t)id, "state", up ? "up" : "down"));
+}
+
+static enum bx_err broker_down(struct bx_req *req) {
+    return broker_set_state(req, false);
+}
+
+static enum bx_err broker_up(struct bx_req *req) {
+    return broker_set_state(req, true);
+}
+
+/* The whole API besides /healthz, /readyz and /metrics: fault injection for tests. */
+static const struct bx_route routes[] = {
+    {BX_POST, "/mock/brokers/{id}/down", broker_down, BX_AUTH_NONE},
+    {BX_POST, "/mock/brokers/{id}/up", broker_up, BX_AUTH_NONE},
+};
+
 static void devkafka_stop(void *ctx) {
     struct devkafka *dk = ctx;
     teardown(dk);
@@ -317,8 +403,8 @@ static const struct bx_service service = {
     .summary = "in-memory Kafka broker for development (librdkafka mock cluster); never for "
                "production",
     .default_port = 8086,
-    .routes = NULL,
-    .n_routes = 0,
+    .routes = routes,
+    .n_routes = BX_ARRAY_LEN(routes),
     .config = config,
     .n_config = BX_ARRAY_LEN(config),
     .ctx = &devkafka,
