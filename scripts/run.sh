@@ -34,6 +34,7 @@ export BOXOFFICE_WEB_DIR=${BOXOFFICE_WEB_DIR:-$root/web}
 export BOXOFFICE_DEVKAFKA_BOOTSTRAP_FILE=${BOXOFFICE_DEVKAFKA_BOOTSTRAP_FILE:-$var/kafka.bootstrap}
 export BOXOFFICE_USERS_STORE=${BOXOFFICE_USERS_STORE:-lmdb:$var/users}
 export BOXOFFICE_CATALOG_DB=${BOXOFFICE_CATALOG_DB:-sqlite:$var/catalog.db}
+export BOXOFFICE_BOOKING_DB=${BOXOFFICE_BOOKING_DB:-sqlite:$var/booking.db}
 export BOXOFFICE_CATALOG_SEED_DEMO=${BOXOFFICE_CATALOG_SEED_DEMO:-1}
 # Every service learns logouts from the users service's revocation feed.
 export BOXOFFICE_REVOCATIONS_URL=${BOXOFFICE_REVOCATIONS_URL:-$BOXOFFICE_USERS_URL/api/auth/revocations}

@@ -50,7 +50,7 @@ static const char *const forwarded[] = {
 /* Response headers passed back to the client. */
 static const char *const returned[] = {
     "ETag",  "Cache-Control",       "Retry-After",   "Location",
-    "Allow", "Content-Disposition", "Last-Modified",
+    "Allow", "Content-Disposition", "Last-Modified", "Idempotent-Replayed",
 };
 
 static void on_done(void *arg, enum bx_err e, struct bx_httpc_response *resp) {
