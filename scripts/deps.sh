@@ -13,12 +13,16 @@ want_test=0
 run_pkgs=(
   build-essential cmake pkg-config git ca-certificates curl
   libmicrohttpd-dev libjansson-dev libsodium-dev libcurl4-openssl-dev librdkafka-dev
-  libsqlite3-dev liblmdb-dev libpq-dev libhpdf-dev libqrencode-dev tzdata
+  libsqlite3-dev liblmdb-dev libpq-dev libhpdf-dev libqrencode-dev tzdata fonts-dejavu-core
 )
 # postgresql: the server binaries (/usr/lib/postgresql/N/bin) that conformance.db.postgres runs
 # on a port of its own; the `postgres` user it creates runs them when the tests run as root.
+# poppler-utils and zbar-tools read rendered tickets back (pdftotext, pdftoppm, zbarimg);
+# chromium runs the UI tests; yamllint and shellcheck lint deploy/ and scripts; clang builds the
+# libFuzzer targets.
 test_pkgs=(
   libcmocka-dev clang-format nginx-light wrk procps iproute2 postgresql
+  poppler-utils zbar-tools chromium yamllint shellcheck clang
 )
 
 pkgs=("${run_pkgs[@]}")
@@ -28,6 +32,8 @@ pkgs=("${run_pkgs[@]}")
 # is 18, which tests/package.json is pinned to run on); apt's nodejs and npm only when missing.
 node_pkgs=()
 if [ "$want_test" = 1 ]; then
+  # kubectl renders deploy/k8s (kubectl kustomize); Debian's own is in kubernetes-client.
+  command -v kubectl >/dev/null 2>&1 || node_pkgs+=(kubernetes-client)
   command -v node >/dev/null 2>&1 || node_pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || node_pkgs+=(npm)
 fi

@@ -100,6 +100,9 @@ enum bx_err booking_migrate(struct bx_error *err);
 enum bx_err booking_event_get(const char *event_id, struct booking_event *ev,
                               struct booking_tier *tiers, size_t *n_tiers, const char *request_id,
                               struct bx_error *err);
+/* Fetches the event from catalog now and stores it (a tier added a moment ago). */
+enum bx_err booking_event_refresh(const char *event_id, const char *request_id,
+                                  struct bx_error *err);
 /* Starts/stops the change-feed follower (publish, cancel and tier edits reach every replica
  * within sync_ms; a cancelled event's holds are released and its orders cancelled). */
 enum bx_err booking_sync_start(struct bx_error *err);

@@ -205,8 +205,8 @@ static enum bx_err event_store_tx(struct bx_db_tx *tx, void *arg, struct bx_erro
 }
 
 /* Fetches the event from catalog and stores what booking needs. */
-static enum bx_err event_refresh(const char *event_id, const char *request_id,
-                                 struct bx_error *err) {
+enum bx_err booking_event_refresh(const char *event_id, const char *request_id,
+                                  struct bx_error *err) {
     struct catalog_event c;
     enum bx_err e = catalog_fetch(event_id, request_id, &c, err);
     if (e != BX_OK) {
@@ -246,7 +246,7 @@ enum bx_err booking_event_get(const char *event_id, struct booking_event *ev,
         if (attempt == 1) {
             return bx_error_set(err, BX_UNAVAILABLE, NULL, "The event could not be loaded.");
         }
-        if ((e = event_refresh(event_id, request_id, err)) != BX_OK) {
+        if ((e = booking_event_refresh(event_id, request_id, err)) != BX_OK) {
             return e;
         }
     }
@@ -417,7 +417,7 @@ static void sync_round(struct sync_state *s) {
         if (!k.yes) {
             continue; /* learned on first use */
         }
-        enum bx_err e = event_refresh(id, NULL, &err);
+        enum bx_err e = booking_event_refresh(id, NULL, &err);
         if (e != BX_OK && e != BX_NOT_FOUND) {
             ok = false; /* retry from the same position next round */
             break;

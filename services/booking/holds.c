@@ -124,8 +124,17 @@ enum bx_err holds_create(struct bx_req *req) {
         return e;
     }
     const struct booking_tier *t = NULL;
-    for (size_t i = 0; i < n && t == NULL; i++) {
-        t = strcmp(tiers[i].id, b.tier_id) == 0 ? &tiers[i] : NULL;
+    for (int pass = 0; pass < 2 && t == NULL; pass++) {
+        /* a tier catalog added since booking last looked: ask once before saying 404 */
+        if (pass == 1 &&
+            (!bx_valid_id(b.tier_id) ||
+             booking_event_refresh(b.event_id, req->request_id, &err) != BX_OK ||
+             booking_event_get(b.event_id, &ev, tiers, &n, req->request_id, &err) != BX_OK)) {
+            break;
+        }
+        for (size_t i = 0; i < n && t == NULL; i++) {
+            t = strcmp(tiers[i].id, b.tier_id) == 0 ? &tiers[i] : NULL;
+        }
     }
     if (t == NULL) {
         return bx_req_fail(req, BX_NOT_FOUND, "tier_id", "This event has no such tier.");
