@@ -355,6 +355,22 @@ static enum bx_err do_confirm(struct bx_db_tx *tx, struct batch *b, struct booki
         op_fail(op, BX_NOT_FOUND, "hold_id", "No such hold.");
         return BX_OK;
     }
+    if (op->idem_key != NULL) {
+        /* a request with this key confirmed (or is confirming, earlier in this batch) already:
+         * the hold row's lock orders us after it, so its key is visible; replay its answer */
+        struct bx_db_value k[] = {BX_DB_S(op->user_id), BX_DB_S(op->idem_key)};
+        struct bx_db_rows seen;
+        if ((e = bx_db_exec(tx,
+                            "SELECT 1 FROM idempotency WHERE scope = 'orders' AND caller = $1"
+                            " AND key = $2",
+                            k, 2, &b->arena, &seen, NULL, err)) != BX_OK) {
+            return e;
+        }
+        if (seen.n_rows > 0) {
+            op->lost_idempotency_race = true;
+            return BX_OK;
+        }
+    }
     const char *status = bx_db_cell(&h, 0, 4)->s, *user = bx_db_cell(&h, 0, 0)->s;
     int64_t quantity = bx_db_cell(&h, 0, 1)->i, amount = bx_db_cell(&h, 0, 2)->i;
     const char *currency = bx_db_cell(&h, 0, 3)->s;
