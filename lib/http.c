@@ -38,8 +38,12 @@
 
 enum async_state { ASYNC_NONE, ASYNC_WAITING, ASYNC_SUSPENDED, ASYNC_READY };
 
+struct bx_stream;
+
 struct bx_http_server {
     struct MHD_Daemon *daemon;
+    pthread_mutex_t streams_mu;
+    struct bx_stream *streams; /* open streams, ended at drain */
     struct bx_http_config cfg;
     struct bx_http_handlers h;
     struct bx_token_cache *tokens;
@@ -60,7 +64,24 @@ struct conn_req {
     size_t metrics_route;
     pthread_mutex_t lock;
     enum async_state async;
+    struct bx_stream *stream; /* a streaming response (bx_req_stream) */
     alignas(max_align_t) unsigned char arena_buf[REQ_ARENA_INLINE_BYTES];
+};
+
+/* A streaming response. Two references: the producer's (dropped by bx_stream_close) and the
+ * connection's (dropped when MHD frees the response, or at once if it was never queued). */
+struct bx_stream {
+    pthread_mutex_t mu;
+    struct bx_http_server *srv;
+    struct MHD_Connection *conn; /* NULL once the connection is done */
+    char *buf;
+    size_t len, cap;
+    uint64_t sent;
+    bool closed;    /* the producer is done: end the body after the backlog */
+    bool gone;      /* the client went away or the response was freed: writes fail */
+    bool suspended; /* the connection waits for data */
+    int refs;
+    struct bx_stream *prev, *next; /* in srv->streams */
 };
 
 static const struct bx_route builtin_routes[BUILTINS] = {
@@ -252,14 +273,149 @@ static enum bx_err fail_code(struct bx_req *req, enum bx_err code, const char *f
     return bx_respond_error(req, &e);
 }
 
+static void stream_unref(struct bx_stream *s) {
+    pthread_mutex_lock(&s->mu);
+    bool last = --s->refs == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!last) {
+        return;
+    }
+    struct bx_http_server *srv = s->srv;
+    pthread_mutex_lock(&srv->streams_mu);
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else {
+        srv->streams = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    pthread_mutex_unlock(&srv->streams_mu);
+    pthread_mutex_destroy(&s->mu);
+    free(s->buf);
+    free(s);
+}
+
+/* Wakes a connection waiting for data; s->mu held. */
+static void stream_wake(struct bx_stream *s) {
+    if (s->suspended && s->conn != NULL) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+struct bx_stream *bx_req_stream(struct bx_req *req, unsigned status, const char *content_type) {
+    struct conn_req *cr = req->internal;
+    struct bx_stream *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->srv = cr->srv;
+    s->conn = cr->conn;
+    s->refs = 2;
+    s->closed = atomic_load(&cr->srv->draining);
+    pthread_mutex_lock(&cr->srv->streams_mu);
+    s->next = cr->srv->streams;
+    if (s->next != NULL) {
+        s->next->prev = s;
+    }
+    cr->srv->streams = s;
+    pthread_mutex_unlock(&cr->srv->streams_mu);
+    req->status = status;
+    req->content_type = content_type ? bx_arena_strdup(&req->arena, content_type) : NULL;
+    cr->stream = s;
+    return s;
+}
+
+int bx_stream_write(struct bx_stream *s, const void *data, size_t len) {
+    pthread_mutex_lock(&s->mu);
+    int rc = -1;
+    if (!s->gone && !s->closed && s->len + len <= BX_STREAM_BUFFER_MAX_BYTES) {
+        if (s->len + len > s->cap) {
+            size_t cap = s->cap ? s->cap : 4096;
+            while (cap < s->len + len) {
+                cap *= 2;
+            }
+            char *p = realloc(s->buf, cap);
+            if (p != NULL) {
+                s->buf = p;
+                s->cap = cap;
+            }
+        }
+        if (s->len + len <= s->cap) {
+            memcpy(s->buf + s->len, data, len);
+            s->len += len;
+            rc = 0;
+            stream_wake(s);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void bx_stream_close(struct bx_stream *s) {
+    pthread_mutex_lock(&s->mu);
+    s->closed = true;
+    stream_wake(s);
+    pthread_mutex_unlock(&s->mu);
+    stream_unref(s);
+}
+
+/* MHD asks for the next bytes of a stream (on a server thread). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    struct bx_stream *s = cls;
+    pthread_mutex_lock(&s->mu);
+    ssize_t n;
+    if (s->len > 0) {
+        size_t k = s->len < max ? s->len : max;
+        memcpy(buf, s->buf, k);
+        memmove(s->buf, s->buf + k, s->len - k);
+        s->len -= k;
+        s->sent += k;
+        n = (ssize_t)k;
+    } else if (s->closed || s->gone) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* nothing to say yet: park the connection until a write or close wakes it */
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* MHD is done with the response: the client got the end, or went away. */
+static void stream_free(void *cls) {
+    struct bx_stream *s = cls;
+    pthread_mutex_lock(&s->mu);
+    s->gone = true;
+    s->conn = NULL;
+    s->suspended = false;
+    pthread_mutex_unlock(&s->mu);
+    stream_unref(s);
+}
+
 static enum MHD_Result queue(struct conn_req *cr) {
     struct bx_req *req = &cr->req;
     BX_ASSERT(!cr->responded);
     if (req->status == 0) {
         fail_code(req, BX_INTERNAL, "The handler produced no response.");
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(req->resp_len, (void *)req->resp_body,
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r;
+    if (cr->stream != NULL) {
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, cr->stream,
+                                              stream_free);
+        if (r == NULL) {
+            stream_free(cr->stream);
+        }
+        cr->stream = NULL; /* the response owns the connection's reference now */
+    } else {
+        r = MHD_create_response_from_buffer(req->resp_len, (void *)req->resp_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    }
     if (r == NULL) {
         return MHD_NO;
     }
@@ -498,6 +654,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                           cr->started ? bx_req_remote(&cr->req) : "");
         }
     }
+    if (cr->stream != NULL) {
+        stream_free(cr->stream); /* created but never queued: the connection's reference */
+        cr->stream = NULL;
+    }
     atomic_fetch_sub(&srv->inflight, 1);
     bx_metrics_inflight_add(-1);
     free(cr->body);
@@ -628,6 +788,7 @@ enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http
     if (srv == NULL) {
         return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
     }
+    pthread_mutex_init(&srv->streams_mu, NULL);
     srv->cfg = *cfg;
     srv->h = *h;
     srv->tokens = bx_token_cache_new(TOKEN_CACHE_SLOTS);
@@ -698,6 +859,15 @@ uint16_t bx_http_port(const struct bx_http_server *s) {
 
 bool bx_http_drain(struct bx_http_server *s, int64_t timeout_ms) {
     atomic_store(&s->draining, true);
+    /* streams end now (their producers' writes fail), so their connections finish */
+    pthread_mutex_lock(&s->streams_mu);
+    for (struct bx_stream *st = s->streams; st != NULL; st = st->next) {
+        pthread_mutex_lock(&st->mu);
+        st->closed = true;
+        stream_wake(st);
+        pthread_mutex_unlock(&st->mu);
+    }
+    pthread_mutex_unlock(&s->streams_mu);
     if (s->daemon != NULL) {
         MHD_socket fd = MHD_quiesce_daemon(s->daemon);
         if (fd != MHD_INVALID_SOCKET) {
@@ -728,5 +898,6 @@ void bx_http_stop(struct bx_http_server *s) {
         free(s->labels);
     }
     bx_token_cache_free(s->tokens);
+    pthread_mutex_destroy(&s->streams_mu);
     free(s);
 }

@@ -113,6 +113,20 @@ void bx_resp_header(struct bx_req *req, const char *name, const char *value);
 void bx_req_suspend(struct bx_req *req);
 void bx_req_resume(struct bx_req *req);
 
+/* Streaming responses (Server-Sent Events, proxied streams): instead of bx_respond_*, a handler
+ * (or, for a suspended request, any thread before bx_req_resume) calls bx_req_stream; headers set
+ * with bx_resp_header before it are sent. The body is then produced from any thread with
+ * bx_stream_write and ended with bx_stream_close, which the producer must call exactly once.
+ * Chunked transfer encoding; the connection waits (suspended, no thread held) while the producer
+ * has nothing to say. A client that went away, a server that is draining, or a client too slow to
+ * take BX_STREAM_BUFFER_MAX_BYTES of backlog makes bx_stream_write return -1: stop producing and
+ * close. Producers should write something (an SSE comment) every few seconds: that is also how a
+ * vanished client is noticed. */
+#define BX_STREAM_BUFFER_MAX_BYTES (1024 * 1024)
+struct bx_stream;
+struct bx_stream *bx_req_stream(struct bx_req *req, unsigned status, const char *content_type);
+int bx_stream_write(struct bx_stream *s, const void *data, size_t len);
+void bx_stream_close(struct bx_stream *s);
 /* Renders the JSON error body for e into the arena. */
 char *bx_error_body(struct bx_arena *arena, const struct bx_error *e, const char *request_id,
                     size_t *len_out);

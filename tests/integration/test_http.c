@@ -268,6 +268,41 @@ static void test_many_connections(void) {
     CHECK(total_ok == 2 * CONNECTIONS, "1,000 concurrent keep-alive connections held");
 }
 
+/* Streaming responses: chunked SSE from a producer thread; a client that goes away ends its
+ * producer. */
+static void test_streams(void) {
+    static char resp[RESP_MAX];
+    exchange("GET /stream?n=5&ms=20 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", resp,
+             RESP_MAX);
+    CHECK(harness_status(resp) == 200 && strstr(resp, "text/event-stream") != NULL &&
+              strstr(resp, "chunked") != NULL && body_has(resp, "data: 0") &&
+              body_has(resp, "id: 4\ndata: 4"),
+          "a stream delivers every event, chunked, then ends");
+    struct harness_res r = harness_call(port, "GET", "/stream/stats", NULL, NULL, NULL);
+    json_int_t before = json_integer_value(json_object_get(r.body, "finished"));
+    harness_res_drop(&r);
+    /* an endless heartbeat stream: read a little, hang up */
+    char buf[512];
+    const char *forever = "GET /stream?n=0&ms=20 HTTP/1.1\r\nHost: t\r\n\r\n";
+    harness_raw(port, forever, strlen(forever), buf, sizeof buf, 300);
+    CHECK(strstr(buf, "heartbeat") != NULL, "an endless stream sends heartbeats");
+    bool ended = false;
+    for (int i = 0; i < 100 && !ended; i++) {
+        r = harness_call(port, "GET", "/stream/stats", NULL, NULL, NULL);
+        ended = json_integer_value(json_object_get(r.body, "finished")) > before;
+        harness_res_drop(&r);
+        usleep(50 * 1000);
+    }
+    CHECK(ended, "the producer of a stream whose client went away is told to stop");
+}
+
+static void *stream_forever(void *arg) {
+    char *resp = arg;
+    exchange("GET /stream?n=0&ms=50 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", resp,
+             RESP_MAX);
+    return NULL;
+}
+
 static void *slow_request(void *arg) {
     char *resp = arg;
     exchange("GET /slow?ms=1500 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", resp, RESP_MAX);
@@ -275,12 +310,28 @@ static void *slow_request(void *arg) {
 }
 
 static void test_drain(pid_t pid) {
-    static char resp[RESP_MAX];
-    pthread_t t;
+    static char resp[RESP_MAX], streamed[RESP_MAX];
+    pthread_t t, ts;
     pthread_create(&t, NULL, slow_request, resp);
+    struct harness_res r = harness_call(port, "GET", "/stream/stats", NULL, NULL, NULL);
+    json_int_t started = json_integer_value(json_object_get(r.body, "started"));
+    harness_res_drop(&r);
+    pthread_create(&ts, NULL, stream_forever, streamed);
+    for (int i = 0; i < 200; i++) { /* the stream is open before the drain begins */
+        r = harness_call(port, "GET", "/stream/stats", NULL, NULL, NULL);
+        bool open = json_integer_value(json_object_get(r.body, "started")) > started;
+        harness_res_drop(&r);
+        if (open) {
+            break;
+        }
+        usleep(20 * 1000);
+    }
     usleep(400 * 1000);
     int status = harness_stop(pid, SIGTERM, 15000);
     pthread_join(t, NULL);
+    pthread_join(ts, NULL);
+    CHECK(harness_status(streamed) == 200 && body_has(streamed, "heartbeat"),
+          "an open stream is ended by the drain, not cut off (%.200s)", streamed);
     CHECK(harness_status(resp) == 200 && body_has(resp, "\"slept_ms\":1500"),
           "in-flight request finished during drain");
     CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -314,6 +365,7 @@ int main(int argc, char **argv) {
         test_request_id_and_metrics();
         test_auth(&key);
         test_many_connections();
+        test_streams();
         test_drain(pid);
     } else {
         harness_stop(pid, SIGKILL, 5000);

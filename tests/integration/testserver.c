@@ -3,6 +3,8 @@
 // JSON decoding, auth levels, params, a slow handler (for drain tests) and gateway round trips.
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,6 +89,67 @@ static enum bx_err order_get(struct bx_req *req) {
                                      authz != NULL, "method", req->method_name));
 }
 
+/* GET /stream?n=N&ms=M: N Server-Sent Events M ms apart from a producer thread, then the end;
+ * n=0 streams a heartbeat every M ms until the client goes away. GET /stream/stats counts the
+ * producers started and finished (a vanished client must end its producer). */
+static _Atomic int streams_finished, streams_started;
+
+struct producer {
+    struct bx_stream *s;
+    int64_t n, ms;
+};
+
+static void *produce(void *arg) {
+    struct producer *p = arg;
+    for (int64_t i = 0; p->n == 0 || i < p->n; i++) {
+        char line[64];
+        int len = p->n == 0 ? snprintf(line, sizeof line, ": heartbeat %lld\n\n", (long long)i)
+                            : snprintf(line, sizeof line, "id: %lld\ndata: %lld\n\n", (long long)i,
+                                       (long long)i);
+        if (bx_stream_write(p->s, line, (size_t)len) != 0) {
+            break; /* the client went away, or the server drains */
+        }
+        usleep((useconds_t)(p->ms * 1000));
+    }
+    bx_stream_close(p->s);
+    atomic_fetch_add(&streams_finished, 1);
+    free(p);
+    return NULL;
+}
+
+static enum bx_err stream(struct bx_req *req) {
+    int64_t n = 0, ms = 0;
+    const char *qn = bx_req_query(req, "n"), *qms = bx_req_query(req, "ms");
+    if (qn == NULL || qms == NULL || bx_parse_i64(qn, 0, 1000, &n) != 0 ||
+        bx_parse_i64(qms, 1, SLOW_MAX_MS, &ms) != 0) {
+        return bx_req_fail(req, BX_INVALID_FIELD, "n", "n (0-1000) and ms (1-5000) are required");
+    }
+    struct producer *p = calloc(1, sizeof *p);
+    bx_resp_header(req, "Cache-Control", "no-store");
+    p->s = p ? bx_req_stream(req, 200, "text/event-stream") : NULL;
+    if (p == NULL || p->s == NULL) {
+        free(p);
+        return bx_req_fail(req, BX_INTERNAL, NULL, "out of memory");
+    }
+    p->n = n;
+    p->ms = ms;
+    pthread_t t;
+    if (pthread_create(&t, NULL, produce, p) != 0) {
+        bx_stream_close(p->s);
+        free(p);
+        return BX_OK; /* the stream simply ends */
+    }
+    pthread_detach(t);
+    atomic_fetch_add(&streams_started, 1);
+    return BX_OK;
+}
+
+static enum bx_err stream_stats(struct bx_req *req) {
+    return bx_respond_json(req, 200,
+                           json_pack("{s:i,s:i}", "finished", atomic_load(&streams_finished),
+                                     "started", atomic_load(&streams_started)));
+}
+
 #define FLAKY_KEYS 16
 
 /* GET /flaky?key=K&fail=N: answers 503 to the first N calls for key K, then 200 with the count. */
@@ -126,6 +189,8 @@ static const struct bx_route routes[] = {
     {BX_POST, "/flaky", flaky, BX_AUTH_NONE},
     {BX_POST, "/echo", echo, BX_AUTH_NONE},
     {BX_GET, "/slow", slow, BX_AUTH_NONE},
+    {BX_GET, "/stream", stream, BX_AUTH_NONE},
+    {BX_GET, "/stream/stats", stream_stats, BX_AUTH_NONE},
     {BX_GET, "/auth/optional", whoami, BX_AUTH_OPTIONAL},
     {BX_GET, "/auth/user", whoami, BX_AUTH_USER},
     {BX_GET, "/auth/staff", whoami, BX_AUTH_STAFF},
