@@ -13,7 +13,7 @@ want_test=0
 run_pkgs=(
   build-essential cmake pkg-config git ca-certificates curl
   libmicrohttpd-dev libjansson-dev libsodium-dev libcurl4-openssl-dev librdkafka-dev
-  libsqlite3-dev liblmdb-dev libpq-dev libhpdf-dev libqrencode-dev tzdata fonts-dejavu-core
+  libsqlite3-dev liblmdb-dev libpq-dev libhpdf-dev libqrencode-dev tzdata fonts-dejavu-core zlib1g-dev
 )
 # postgresql: the server binaries (/usr/lib/postgresql/N/bin) that conformance.db.postgres runs
 # on a port of its own; the `postgres` user it creates runs them when the tests run as root.

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The /api gateway: a route table maps each API path to its owning service; the request goes out
 // on the shared asynchronous client pool while the connection is suspended, so a slow upstream
-// never blocks a server thread. Upstream down → 502 JSON, too slow → 504 JSON.
+// never blocks a server thread. Upstream down → 502 JSON, too slow → 504 JSON. Every answer carries
+// the security headers; each client address has a token bucket (429 with Retry-After past it);
+// event streams are relayed by stream.c.
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -78,6 +80,16 @@ static void on_done(void *arg, enum bx_err e, struct bx_httpc_response *resp) {
 
 enum bx_err gateway_proxy(struct bx_req *req) {
     struct frontend *fe = req->ctx;
+    frontend_security_headers(req);
+    int64_t retry_after = 1;
+    if (!frontend_rate_allow(fe, req, &retry_after)) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)retry_after);
+        bx_resp_header(req, "Retry-After", ra);
+        return bx_req_fail(req, BX_RATE_LIMITED, NULL,
+                           "Too many requests from this address; retry in %lld s.",
+                           (long long)retry_after);
+    }
     bool path_matched = false;
     int i = bx_route_match(api_routes, BX_ARRAY_LEN(api_routes), BX_ANY, req->path, NULL,
                            &path_matched);
@@ -95,7 +107,7 @@ enum bx_err gateway_proxy(struct bx_req *req) {
         }
     }
     headers[n++] = bx_arena_printf(&req->arena, "X-Request-Id: %s", req->request_id);
-    headers[n++] = bx_arena_printf(&req->arena, "X-Forwarded-For: %s", bx_req_remote(req));
+    headers[n++] = bx_arena_printf(&req->arena, "X-Forwarded-For: %s", bx_req_client(req));
     headers[n] = NULL;
     for (size_t h = 0; h < n; h++) {
         if (headers[h] == NULL) {
@@ -104,6 +116,9 @@ enum bx_err gateway_proxy(struct bx_req *req) {
     }
     if (url == NULL) {
         return bx_req_fail(req, BX_INTERNAL, NULL, "out of request memory");
+    }
+    if (gateway_wants_stream(req)) {
+        return gateway_stream(req, url, headers);
     }
     struct bx_httpc_request out = {
         .method = req->method_name,

@@ -30,6 +30,15 @@ static const struct bx_config_var config[] = {
      &fe.upstream_timeout_ms},
     {"BOXOFFICE_GATEWAY_MAX_INFLIGHT", BX_CFG_INT, "4096", "proxied requests in flight before 503",
      1, 100000, NULL, &fe.max_inflight},
+    {"BOXOFFICE_RATE_LIMIT_RPS", BX_CFG_INT, "50",
+     "API requests per second per client address (token bucket; 0: no limit)", 0, 1000000, NULL,
+     &fe.rate_per_s},
+    {"BOXOFFICE_RATE_LIMIT_BURST", BX_CFG_INT, "100",
+     "API requests a client may send at once before the per-second rate applies", 1, 10000000, NULL,
+     &fe.rate_burst},
+    {"BOXOFFICE_GATEWAY_MAX_STREAMS", BX_CFG_INT, "256",
+     "event streams (Server-Sent Events) relayed at once, one thread each", 1, 10000, NULL,
+     &fe.max_streams},
 };
 
 static const struct bx_route routes[] = {

@@ -195,6 +195,7 @@ static const struct bx_route routes[] = {
     {BX_GET, "/auth/user", whoami, BX_AUTH_USER},
     {BX_GET, "/auth/staff", whoami, BX_AUTH_STAFF},
     {BX_GET, "/auth/admin", whoami, BX_AUTH_ADMIN},
+    {BX_GET, "/api/orders/stream", stream, BX_AUTH_NONE}, /* for the gateway's stream relay */
     {BX_GET, "/api/orders/{id}", order_get, BX_AUTH_NONE},
     {BX_POST, "/api/holds", echo, BX_AUTH_NONE},
 };
