@@ -422,10 +422,16 @@ static enum bx_err do_confirm(struct bx_db_tx *tx, struct batch *b, struct booki
         e = save_key(tx, op, "orders", &saved, err);
     }
     if (e == BX_OK && saved) {
+        struct bx_db_value ins[BX_ARRAY_LEN(row) + 1];
+        memcpy(ins, row, sizeof row);
+        ins[BX_ARRAY_LEN(row)] = BX_DB_S(op->holder_name ? op->holder_name : "");
         e = bx_db_exec(tx,
-                       "INSERT INTO orders (" ORDER_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6,"
-                       " $7, $8, $9, $10, $11)",
-                       row, BX_ARRAY_LEN(row), NULL, NULL, NULL, err);
+                       "INSERT INTO orders (" ORDER_COLUMNS ", holder_name) VALUES ($1, $2, $3,"
+                       " $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                       ins, BX_ARRAY_LEN(ins), NULL, NULL, NULL, err);
+    }
+    if (e == BX_OK && saved) {
+        e = booking_export_mark(tx, order_id, now, err);
     }
     free(tickets_text);
     if (e != BX_OK || !saved) {
@@ -688,6 +694,7 @@ static void run_batch(struct batch *b) {
         }
     } else if (b->wrote) {
         booking_relay_kick();
+        booking_exporter_kick();
     }
     json_decref(b->new_holds);
     json_decref(b->new_outbox);

@@ -34,6 +34,8 @@ struct booking {
     /* configuration */
     const char *db_url;
     const char *catalog_url;
+    const char *users_url;
+    const char *objects_url;
     const char *kafka;
     const char *topic;
     int64_t hold_ttl_s;
@@ -74,7 +76,8 @@ struct booking_op {
     char event_id[BOOKING_ID_MAX], tier_id[BOOKING_ID_MAX];
     const char *hold_id, *order_id; /* OP_RELEASE/OP_CONFIRM: hold; OP_CANCEL: order */
     int64_t quantity;
-    const char *idem_key; /* OP_HOLD (optional), OP_CONFIRM (required) */
+    const char *idem_key;    /* OP_HOLD (optional), OP_CONFIRM (required) */
+    const char *holder_name; /* OP_CONFIRM: the customer's name for the tickets ("" unknown) */
     char body_hash[65];
     /* results, reset before every attempt of the batch's transaction */
     enum bx_err result;
@@ -100,6 +103,11 @@ enum bx_err booking_migrate(struct bx_error *err);
 enum bx_err booking_event_get(const char *event_id, struct booking_event *ev,
                               struct booking_tier *tiers, size_t *n_tiers, const char *request_id,
                               struct bx_error *err);
+/* booking_event_get through a per-process copy at most 1 s old (the hold path's pre-checks; the
+ * batch decides on the database's rows). tiers must hold BOOKING_TIERS_MAX. */
+enum bx_err booking_event_get_cached(const char *event_id, struct booking_event *ev,
+                                     struct booking_tier *tiers, size_t *n_tiers,
+                                     const char *request_id, struct bx_error *err);
 /* Fetches the event from catalog now and stores it (a tier added a moment ago). */
 enum bx_err booking_event_refresh(const char *event_id, const char *request_id,
                                   struct bx_error *err);
@@ -142,6 +150,14 @@ enum bx_err booking_relay_start(struct bx_error *err);
 void booking_relay_stop(void);
 /* Wakes the relay after a commit that wrote outbox rows. */
 void booking_relay_kick(void);
+
+/* export.c: order documents (orders/<id>.json) for ticketgen, written after commit, at least
+ * once, from table exports (a row added in the transaction that confirms or cancels an order). */
+enum bx_err booking_export_mark(struct bx_db_tx *tx, const char *order_id, int64_t now,
+                                struct bx_error *err);
+enum bx_err booking_exporter_start(struct bx_error *err);
+void booking_exporter_stop(void);
+void booking_exporter_kick(void);
 
 /* holds.c */
 enum bx_err holds_create(struct bx_req *req);

@@ -9,6 +9,7 @@
 // transactions, until none is left (cancel_done); a crash mid-way resumes on the next round.
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "boxoffice/base.h"
@@ -141,23 +142,35 @@ static enum bx_err event_store_tx(struct bx_db_tx *tx, void *arg, struct bx_erro
     struct event_store *s = arg;
     struct catalog_event *c = s->c;
     int64_t now = bx_now_unix_s();
+    /* what an order document needs of the event: title, times and the venue */
+    json_t *d = json_pack(
+        "{s:s,s:O?,s:O?,s:O?,s:O?}", "id", s->event_id, "title", json_object_get(c->doc, "title"),
+        "starts_at", json_object_get(c->doc, "starts_at"), "ends_at",
+        json_object_get(c->doc, "ends_at"), "venue", json_object_get(c->doc, "venue"));
+    char *doc = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    if (doc == NULL) {
+        return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
+    }
     struct bx_db_value ev[] = {BX_DB_S(s->event_id),
                                BX_DB_S(c->status),
                                c->sales_start ? BX_DB_I(c->sales_start) : BX_DB_NIL,
                                c->sales_end ? BX_DB_I(c->sales_end) : BX_DB_NIL,
                                BX_DB_I(c->ends_at),
                                c->max_per_user ? BX_DB_I(c->max_per_user) : BX_DB_NIL,
-                               BX_DB_I(now)};
+                               BX_DB_I(now),
+                               BX_DB_S(doc)};
     /* a cancelled event stays cancelled, whatever a stale answer says */
     enum bx_err e = bx_db_exec(
         tx,
         "INSERT INTO events (id, status, sales_start, sales_end, ends_at, max_per_user,"
-        " synced_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET"
+        " synced_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET"
         " status = CASE WHEN events.status = 'cancelled' THEN events.status ELSE excluded.status"
         " END, sales_start = excluded.sales_start, sales_end = excluded.sales_end,"
         " ends_at = excluded.ends_at, max_per_user = excluded.max_per_user,"
-        " synced_at = excluded.synced_at",
+        " synced_at = excluded.synced_at, doc = excluded.doc",
         ev, BX_ARRAY_LEN(ev), NULL, NULL, NULL, err);
+    free(doc);
     /* tiers in id order: every writer locks inventory rows in (event, tier) order */
     size_t n = json_array_size(c->tiers);
     const char *order[BOOKING_TIERS_MAX];
@@ -180,8 +193,9 @@ static enum bx_err event_store_tx(struct bx_db_tx *tx, void *arg, struct bx_erro
         json_t *price = json_object_get(t, "price_cents"), *cap = json_object_get(t, "capacity"),
                *per = json_object_get(t, "max_per_order");
         const char *cur = json_string_value(json_object_get(t, "currency"));
+        const char *name = json_string_value(json_object_get(t, "name"));
         if (!json_is_integer(price) || !json_is_integer(cap) || !json_is_integer(per) ||
-            cur == NULL || strlen(cur) != 3) {
+            cur == NULL || strlen(cur) != 3 || name == NULL) {
             return bx_error_set(err, BX_UNAVAILABLE, NULL, "The catalog sent a malformed tier.");
         }
         struct bx_db_value p[] = {BX_DB_S(s->event_id),
@@ -190,12 +204,14 @@ static enum bx_err event_store_tx(struct bx_db_tx *tx, void *arg, struct bx_erro
                                   BX_DB_S(cur),
                                   BX_DB_I(json_integer_value(cap)),
                                   BX_DB_I(json_integer_value(per)),
-                                  BX_DB_I((int64_t)pos[j])};
+                                  BX_DB_I((int64_t)pos[j]),
+                                  BX_DB_S(name)};
         e = bx_db_exec(tx,
                        "INSERT INTO inventory (event_id, tier_id, price_cents, currency, capacity,"
-                       " max_per_order, position) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                       " max_per_order, position, name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                        " ON CONFLICT (event_id, tier_id) DO UPDATE SET"
                        " price_cents = excluded.price_cents, currency = excluded.currency,"
+                       " name = excluded.name,"
                        " max_per_order = excluded.max_per_order, position = excluded.position,"
                        " capacity = CASE WHEN excluded.capacity >= inventory.sold + inventory.held"
                        " THEN excluded.capacity ELSE inventory.sold + inventory.held END",
@@ -203,6 +219,8 @@ static enum bx_err event_store_tx(struct bx_db_tx *tx, void *arg, struct bx_erro
     }
     return e;
 }
+
+static void cache_drop(const char *event_id);
 
 /* Fetches the event from catalog and stores what booking needs. */
 enum bx_err booking_event_refresh(const char *event_id, const char *request_id,
@@ -215,6 +233,7 @@ enum bx_err booking_event_refresh(const char *event_id, const char *request_id,
     struct event_store s = {.event_id = event_id, .c = &c};
     e = bx_db_run(&booking.db, BX_DB_WRITE_LOCKING, event_store_tx, &s, err);
     json_decref(c.doc);
+    cache_drop(event_id);
     return e;
 }
 
@@ -250,6 +269,71 @@ enum bx_err booking_event_get(const char *event_id, struct booking_event *ev,
             return e;
         }
     }
+}
+
+/* ---- a per-process cache of what the hold path checks before queueing ---- */
+/* The hold handler needs the event's tiers (does the tier exist, its per-order limit) before it
+ * queues; the batch then re-reads everything that decides under the tier's lock. So these checks
+ * may use a copy up to EVENT_CACHE_MS old, which keeps every database read off the hot path. A
+ * refresh in this process drops its copy at once; other replicas' copies age out. */
+#define EVENT_CACHE_SLOTS 256
+#define EVENT_CACHE_MS    1000
+
+struct cached_event {
+    struct booking_event ev;
+    struct booking_tier tiers[BOOKING_TIERS_MAX];
+    size_t n_tiers;
+    int64_t loaded_ms; /* 0: empty */
+};
+
+static struct cached_event event_cache[EVENT_CACHE_SLOTS];
+static pthread_mutex_t event_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct cached_event *cache_slot(const char *event_id) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = event_id; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    return &event_cache[h % EVENT_CACHE_SLOTS];
+}
+
+static void cache_drop(const char *event_id) {
+    pthread_mutex_lock(&event_cache_mu);
+    struct cached_event *c = cache_slot(event_id);
+    if (strcmp(c->ev.id, event_id) == 0) {
+        c->loaded_ms = 0;
+    }
+    pthread_mutex_unlock(&event_cache_mu);
+}
+
+enum bx_err booking_event_get_cached(const char *event_id, struct booking_event *ev,
+                                     struct booking_tier *tiers, size_t *n_tiers,
+                                     const char *request_id, struct bx_error *err) {
+    int64_t now = bx_now_mono_ms();
+    pthread_mutex_lock(&event_cache_mu);
+    struct cached_event *c = cache_slot(event_id);
+    bool hit =
+        c->loaded_ms != 0 && now - c->loaded_ms < EVENT_CACHE_MS && strcmp(c->ev.id, event_id) == 0;
+    if (hit) {
+        *ev = c->ev;
+        memcpy(tiers, c->tiers, c->n_tiers * sizeof *tiers);
+        *n_tiers = c->n_tiers;
+    }
+    pthread_mutex_unlock(&event_cache_mu);
+    if (hit) {
+        return BX_OK;
+    }
+    enum bx_err e = booking_event_get(event_id, ev, tiers, n_tiers, request_id, err);
+    if (e == BX_OK) {
+        pthread_mutex_lock(&event_cache_mu);
+        c = cache_slot(event_id);
+        c->ev = *ev;
+        memcpy(c->tiers, tiers, *n_tiers * sizeof *tiers);
+        c->n_tiers = *n_tiers;
+        c->loaded_ms = now;
+        pthread_mutex_unlock(&event_cache_mu);
+    }
+    return e;
 }
 
 /* ---- cancelled events ---- */

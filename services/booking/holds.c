@@ -119,7 +119,8 @@ enum bx_err holds_create(struct bx_req *req) {
     struct booking_event ev;
     struct booking_tier tiers[BOOKING_TIERS_MAX];
     size_t n = 0;
-    if ((e = booking_event_get(b.event_id, &ev, tiers, &n, req->request_id, &err)) != BX_OK) {
+    if ((e = booking_event_get_cached(b.event_id, &ev, tiers, &n, req->request_id, &err)) !=
+        BX_OK) {
         req->error = err;
         return e;
     }

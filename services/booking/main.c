@@ -16,6 +16,7 @@ struct booking booking;
 
 static const char *const db_schemes[] = {"sqlite", "postgresql", "postgres", NULL};
 static const char *const http_schemes[] = {"http", "https", NULL};
+static const char *const objects_schemes[] = {"file", "s3", NULL};
 
 static const struct bx_config_var config[] = {
     {"BOXOFFICE_BOOKING_DB", BX_CFG_URL, "sqlite:var/booking.db",
@@ -24,6 +25,13 @@ static const struct bx_config_var config[] = {
     {"BOXOFFICE_CATALOG_URL", BX_CFG_URL, "http://127.0.0.1:8081",
      "catalog service: events, tiers and capacities, and its change feed", 0, 0, http_schemes,
      &booking.catalog_url},
+    {"BOXOFFICE_USERS_URL", BX_CFG_URL, "http://127.0.0.1:8082",
+     "users service: the customer's name printed on tickets", 0, 0, http_schemes,
+     &booking.users_url},
+    {"BOXOFFICE_OBJECTS", BX_CFG_URL, "file:var/objects",
+     "object store for order documents (orders/<id>.json) that ticketgen turns into tickets: "
+     "file:DIR or s3://BUCKET?region=R[&endpoint=URL]",
+     0, 0, objects_schemes, &booking.objects_url},
     {"BOXOFFICE_KAFKA", BX_CFG_STRING, "",
      "Kafka bootstrap servers for the outbox relay (empty: the outbox is kept, not published)", 0,
      1024, NULL, &booking.kafka},
@@ -90,7 +98,7 @@ static enum bx_err init(void *ctx, struct bx_error *err) {
     booking.postgres = strcmp(booking.db.ops->scheme, "postgresql") == 0;
     if ((e = booking_migrate(err)) != BX_OK || (e = booking_batcher_start(err)) != BX_OK ||
         (e = booking_sweeper_start(err)) != BX_OK || (e = booking_sync_start(err)) != BX_OK ||
-        (e = booking_relay_start(err)) != BX_OK) {
+        (e = booking_relay_start(err)) != BX_OK || (e = booking_exporter_start(err)) != BX_OK) {
         return e;
     }
     return BX_OK;
@@ -112,6 +120,7 @@ static void stop(void *ctx) {
     booking_sweeper_stop();
     booking_batcher_stop();
     booking_relay_stop();
+    booking_exporter_stop();
     if (booking.db.ops != NULL) {
         bx_db_close(&booking.db);
     }

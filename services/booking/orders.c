@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/httpc.h"
 #include "boxoffice/idempotency.h"
 #include "boxoffice/json.h"
 #include "booking.h"
@@ -57,7 +58,7 @@ enum bx_err booking_cancel_order_tx(struct bx_db_tx *tx, const struct bx_db_rows
     struct bx_db_value u[] = {BX_DB_I(quantity), BX_DB_S(event_id), BX_DB_S(tier_id)};
     e = bx_db_exec(tx, "UPDATE inventory SET sold = sold - $1 WHERE event_id = $2 AND tier_id = $3",
                    u, 3, NULL, NULL, NULL, err);
-    if (e != BX_OK) {
+    if (e != BX_OK || (e = booking_export_mark(tx, id, now_ms / 1000, err)) != BX_OK) {
         return e;
     }
     return booking_outbox_add(tx, "order.cancelled", event_id, tier_id, bx_db_cell(rows, r, 1)->s,
@@ -80,6 +81,35 @@ static const struct bx_json_field order_fields[] = {
 
 static const struct bx_json_schema order_schema = {order_fields, BX_ARRAY_LEN(order_fields),
                                                    sizeof(struct order_body)};
+
+/* The caller's name from users (GET /api/users/me with their own token), for the tickets; ""
+ * when users cannot say (the order goes ahead; tickets then print no name). */
+static const char *holder_name(struct bx_req *req) {
+    char url[1100], auth[2200], rid[BX_REQUEST_ID_MAX + 16];
+    snprintf(url, sizeof url, "%s/api/users/me", booking.users_url);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", req->token ? req->token : "");
+    snprintf(rid, sizeof rid, "X-Request-Id: %s", req->request_id);
+    const char *headers[] = {auth, rid, NULL};
+    struct bx_httpc_request hr = {.method = "GET",
+                                  .url = url,
+                                  .headers = headers,
+                                  .connect_timeout_ms = 500,
+                                  .timeout_ms = 2000,
+                                  .max_attempts = 2,
+                                  .max_body_bytes = 64 * 1024};
+    struct bx_httpc_response resp;
+    const char *name = "";
+    if (req->token != NULL && strlen(req->token) < 2000 && bx_httpc_do(&hr, &resp) == BX_OK) {
+        json_t *me = resp.status == 200 ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+        const char *n = json_string_value(json_object_get(me, "name"));
+        if (n != NULL) {
+            name = bx_arena_strdup(&req->arena, n);
+        }
+        json_decref(me);
+        bx_httpc_response_free(&resp);
+    }
+    return name ? name : "";
+}
 
 enum bx_err orders_create(struct bx_req *req) {
     const char *key;
@@ -105,6 +135,7 @@ enum bx_err orders_create(struct bx_req *req) {
         return e;
     }
     op->idem_key = key;
+    op->holder_name = holder_name(req);
     bx_idempotency_body_hash(req, op->body_hash);
     bx_req_suspend(req);
     booking_submit(op);

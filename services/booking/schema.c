@@ -45,6 +45,15 @@ static const struct bx_db_migration migrations[] = {
     {1, "inventory, holds, orders, outbox",
      BOOKING_TABLES OUTBOX_TABLE("INTEGER PRIMARY KEY AUTOINCREMENT"),
      BOOKING_TABLES OUTBOX_TABLE("BIGSERIAL PRIMARY KEY")},
+    {2, "order documents for ticketgen",
+     "ALTER TABLE events ADD COLUMN doc TEXT;"
+     "ALTER TABLE inventory ADD COLUMN name TEXT;"
+     "ALTER TABLE orders ADD COLUMN holder_name TEXT;"
+     "CREATE TABLE exports (order_id TEXT PRIMARY KEY, created_at BIGINT NOT NULL,"
+     " version BIGINT NOT NULL DEFAULT 1, lease_until BIGINT NOT NULL DEFAULT 0,"
+     " done_at BIGINT);"
+     "CREATE INDEX exports_pending ON exports (created_at) WHERE done_at IS NULL",
+     NULL},
 };
 
 enum bx_err booking_migrate(struct bx_error *err) {

@@ -72,14 +72,16 @@ static pid_t start_replica(int i) {
     snprintf(e2, sizeof e2, "BOXOFFICE_CATALOG_URL=http://127.0.0.1:%u", (unsigned)catalog_port);
     snprintf(e3, sizeof e3, "BOXOFFICE_KAFKA=%s", bootstrap);
     snprintf(log, sizeof log, "%s/booking-%d.log", dir, i);
-    char ttl[64];
+    char ttl[64], objects[300];
     snprintf(ttl, sizeof ttl, "BOXOFFICE_HOLD_TTL_S=%d", SIM_HOLD_TTL_S);
+    snprintf(objects, sizeof objects, "BOXOFFICE_OBJECTS=file:%s/objects", dir);
     const char *env[] = {e0,
                          e1,
                          e2,
                          e3,
                          booking_db,
                          ttl,
+                         objects,
                          "BOXOFFICE_BOOKING_SWEEP_MS=300",
                          "BOXOFFICE_BOOKING_SYNC_MS=300",
                          "BOXOFFICE_LOG_LEVEL=warn",
@@ -409,6 +411,36 @@ static void check(struct bx_db *db) {
     CHECK(ended == scalar(db, "SELECT COUNT(*) FROM holds WHERE status IN"
                               " ('released', 'expired')"),
           "released/expired messages (%ld) = holds released or expired", ended);
+    /* 5. every order has its document for ticketgen, saying what the database says */
+    int64_t unwritten = -1;
+    for (int i = 0; i < 120; i++) {
+        unwritten = scalar(db, "SELECT COUNT(*) FROM exports WHERE done_at IS NULL");
+        if (unwritten == 0) {
+            break;
+        }
+        usleep(500 * 1000);
+    }
+    CHECK(unwritten == 0, "every order document was written (%lld left)", (long long)unwritten);
+    struct query o = {.sql = "SELECT id, status FROM orders"};
+    size_t docs_ok = 0;
+    if (run_query(db, &o)) {
+        for (size_t r = 0; r < o.rows.n_rows; r++) {
+            char path[400];
+            snprintf(path, sizeof path, "%s/objects/orders/%s.json", dir,
+                     bx_db_cell(&o.rows, r, 0)->s);
+            json_t *doc = json_load_file(path, 0, NULL);
+            const char *status =
+                json_string_value(json_object_get(json_object_get(doc, "order"), "status"));
+            docs_ok += status != NULL && strcmp(status, bx_db_cell(&o.rows, r, 1)->s) == 0 &&
+                       json_object_get(doc, "tier") != NULL &&
+                       json_object_get(doc, "event") != NULL;
+            json_decref(doc);
+        }
+    }
+    CHECK(o.rows.n_rows > 0 && docs_ok == o.rows.n_rows,
+          "orders/<id>.json exists for all %zu orders with their current status (%zu ok)",
+          o.rows.n_rows, docs_ok);
+    bx_arena_reset(&o.arena);
     for (size_t i = 0; i < n_ids; i++) {
         free(ids[i]);
     }

@@ -1007,7 +1007,10 @@ struct booking_proc {
 };
 
 static bool booking_start(struct booking_proc *b, int ttl_s) {
-    char e0[64], e1[300], e2[80], e3[64];
+    char e0[64], e1[300], e2[80], e3[64], e4[400];
+    /* order documents go next to the keys, in the test's directory */
+    snprintf(e4, sizeof e4, "BOXOFFICE_OBJECTS=file:%.*s/objects",
+             (int)(strlen(b->keys) > 5 ? strlen(b->keys) - 5 : 0), b->keys);
     snprintf(e0, sizeof e0, "BOXOFFICE_BOOKING_PORT=%u", (unsigned)booking_port);
     snprintf(e1, sizeof e1, "BOXOFFICE_AUTH_KEYS=%s", b->keys);
     snprintf(e2, sizeof e2, "BOXOFFICE_CATALOG_URL=http://127.0.0.1:%u", (unsigned)catalog_port);
@@ -1016,6 +1019,7 @@ static bool booking_start(struct booking_proc *b, int ttl_s) {
                          e1,
                          e2,
                          e3,
+                         e4,
                          b->db_env,
                          "BOXOFFICE_KAFKA=",
                          "BOXOFFICE_BOOKING_SWEEP_MS=200",
