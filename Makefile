@@ -43,6 +43,7 @@ bench: build test-deps
 	@bench/http.sh $(RELEASE_DIR)
 	@bench/users.sh $(RELEASE_DIR)
 	@bench/catalog.sh $(RELEASE_DIR)
+	@bench/flash-sale.sh $(RELEASE_DIR)
 
 clean:
 	rm -rf build

@@ -178,7 +178,10 @@ static enum bx_err open_conn(const char *path, sqlite3 **out, struct bx_error *e
         rc = rc == SQLITE_ROW ? SQLITE_OK : rc;
         sqlite3_finalize(stmt);
     }
-    static const char *const pragmas[] = {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"};
+    /* temp_store in memory: a multi-row statement's journal would otherwise be a file made and
+     * unlinked in every transaction */
+    static const char *const pragmas[] = {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
+                                          "PRAGMA temp_store=MEMORY"};
     for (size_t i = 0; i < BX_ARRAY_LEN(pragmas) && rc == SQLITE_OK; i++) {
         rc = run_plain(h, pragmas[i], -1);
     }

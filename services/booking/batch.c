@@ -14,6 +14,7 @@
 // Any database error reruns the whole batch (bx_db_run); results are reset before each attempt,
 // so nothing decided in a failed attempt leaks into the answers.
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,65 @@
 #include "boxoffice/metrics.h"
 #include "boxoffice/service.h"
 #include "booking.h"
+
+/* A growing text buffer for the bulk rows (JSON arrays built by hand: every string in them is an
+ * id, a currency code or a message made of those, so only the message needs escaping). */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void sbuf_reserve(struct sbuf *b, size_t more) {
+    if (b->oom || b->len + more + 1 <= b->cap) {
+        return;
+    }
+    size_t cap = b->cap ? b->cap : 16 * 1024;
+    while (cap < b->len + more + 1) {
+        cap *= 2;
+    }
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->oom = true;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sbuf_printf(struct sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    sbuf_reserve(b, (size_t)n);
+    if (!b->oom) {
+        va_start(ap, fmt);
+        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        b->len += (size_t)n;
+    }
+}
+
+/* s as a JSON string's contents ('"' and '\\' escaped; no control characters occur). */
+static void sbuf_escaped(struct sbuf *b, const char *s) {
+    size_t n = strlen(s);
+    sbuf_reserve(b, 2 * n);
+    for (; !b->oom && *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            b->p[b->len++] = '\\';
+        }
+        b->p[b->len++] = *s;
+    }
+    if (!b->oom) {
+        b->p[b->len] = '\0';
+    }
+}
 
 static struct {
     pthread_mutex_t mu;
@@ -137,7 +197,8 @@ struct batch {
     struct usage *usage;
     size_t n_usage;
     struct bx_arena arena;
-    json_t *new_holds, *new_outbox; /* bulk rows */
+    struct sbuf new_holds, new_outbox; /* bulk rows: JSON arrays of arrays */
+    size_t n_new;
     bool wrote;
 };
 
@@ -279,18 +340,20 @@ static enum bx_err do_hold(struct bx_db_tx *tx, struct batch *b, struct booking_
     char *msg =
         booking_event_message("hold.created", op->event_id, op->tier_id, id, NULL, op->user_id,
                               op->quantity, amount, t->currency, now_ms, msg_id);
-    json_t *row = json_pack("[s,s,s,s,I,I,s,I,I]", id, op->user_id, op->event_id, op->tier_id,
-                            (json_int_t)op->quantity, (json_int_t)amount, t->currency,
-                            (json_int_t)now, (json_int_t)expires);
-    json_t *out = msg ? json_pack("[s,s,s,I]", msg_id, op->event_id, msg, (json_int_t)now) : NULL;
-    free(msg);
-    if (row == NULL || out == NULL) {
-        json_decref(row);
-        json_decref(out);
+    if (msg == NULL) {
         return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
     }
-    json_array_append_new(b->new_holds, row);
-    json_array_append_new(b->new_outbox, out);
+    const char *sep = b->n_new++ == 0 ? "[" : ",";
+    sbuf_printf(&b->new_holds, "%s[\"%s\",\"%s\",\"%s\",\"%s\",%lld,%lld,\"%s\",%lld,%lld]", sep,
+                id, op->user_id, op->event_id, op->tier_id, (long long)op->quantity,
+                (long long)amount, t->currency, (long long)now, (long long)expires);
+    sbuf_printf(&b->new_outbox, "%s[\"%s\",\"%s\",\"", sep, msg_id, op->event_id);
+    sbuf_escaped(&b->new_outbox, msg);
+    sbuf_printf(&b->new_outbox, "\",%lld]", (long long)now);
+    free(msg);
+    if (b->new_holds.oom || b->new_outbox.oom) {
+        return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
+    }
     s->held_delta += op->quantity;
     if (u != NULL) {
         u->count += op->quantity;
@@ -531,15 +594,11 @@ static enum bx_err lock_all(struct bx_db_tx *tx, struct batch *b, struct bx_erro
 static enum bx_err batch_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err) {
     struct batch *b = arg;
     bx_arena_reset(&b->arena);
-    json_decref(b->new_holds);
-    json_decref(b->new_outbox);
-    b->new_holds = json_array();
-    b->new_outbox = json_array();
+    b->new_holds.len = b->new_outbox.len = 0;
+    b->new_holds.oom = b->new_outbox.oom = false;
+    b->n_new = 0;
     b->wrote = false;
     b->n_usage = 0;
-    if (b->new_holds == NULL || b->new_outbox == NULL) {
-        return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
-    }
     for (size_t i = 0; i < b->n_ops; i++) {
         op_reset(b->ops[i]);
     }
@@ -562,9 +621,11 @@ static enum bx_err batch_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err
             break;
         }
     }
-    if (e == BX_OK && json_array_size(b->new_holds) > 0) {
-        char *holds = json_dumps(b->new_holds, JSON_COMPACT);
-        char *outbox = json_dumps(b->new_outbox, JSON_COMPACT);
+    if (e == BX_OK && b->n_new > 0) {
+        sbuf_printf(&b->new_holds, "]");
+        sbuf_printf(&b->new_outbox, "]");
+        bool oom = b->new_holds.oom || b->new_outbox.oom;
+        const char *holds = oom ? NULL : b->new_holds.p, *outbox = oom ? NULL : b->new_outbox.p;
         struct bx_db_value hp[] = {BX_DB_S(holds)}, op[] = {BX_DB_S(outbox)};
         if (holds == NULL || outbox == NULL) {
             e = bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
@@ -599,8 +660,6 @@ static enum bx_err batch_tx(struct bx_db_tx *tx, void *arg, struct bx_error *err
                                op, 1, NULL, NULL, NULL, err);
             }
         }
-        free(holds);
-        free(outbox);
     }
     for (size_t i = 0; e == BX_OK && i < b->n_slots; i++) {
         struct slot *s = &b->slots[i];
@@ -696,9 +755,6 @@ static void run_batch(struct batch *b) {
         booking_relay_kick();
         booking_exporter_kick();
     }
-    json_decref(b->new_holds);
-    json_decref(b->new_outbox);
-    b->new_holds = b->new_outbox = NULL;
     bx_metric_add(q.batches, 1);
     bx_metric_add(q.batched, (int64_t)b->n_ops);
     for (size_t i = 0; i < b->n_ops; i++) {
@@ -754,6 +810,8 @@ static void *batcher_main(void *arg) {
     }
     pthread_mutex_unlock(&q.mu);
     bx_arena_reset(&b.arena);
+    free(b.new_holds.p);
+    free(b.new_outbox.p);
     free(b.ops);
     free(b.slots);
     free(b.events);

@@ -163,8 +163,8 @@ void booking_exporter_kick(void);
 enum bx_err holds_create(struct bx_req *req);
 enum bx_err holds_get(struct bx_req *req);
 enum bx_err holds_delete(struct bx_req *req);
-/* A batcher op for the request (in its arena); NULL when out of memory. */
-struct booking_op *booking_new_op(struct bx_req *req, enum booking_op_kind kind);
+/* A batcher op for the request (in its arena); a 403 when the token's subject is not an id. */
+enum bx_err booking_new_op(struct bx_req *req, enum booking_op_kind kind, struct booking_op **out);
 /* Fills op's hold, event and tier from the caller's hold; 404 (set on req) otherwise. */
 enum bx_err booking_hold_for_order(struct bx_req *req, const char *hold_id, struct booking_op *op);
 /* The Hold JSON (malloc'd). */

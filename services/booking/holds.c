@@ -89,15 +89,22 @@ static const struct bx_json_field hold_fields[] = {
 static const struct bx_json_schema hold_schema = {hold_fields, BX_ARRAY_LEN(hold_fields),
                                                   sizeof(struct hold_body)};
 
-static struct booking_op *new_op(struct bx_req *req, enum booking_op_kind kind) {
-    struct booking_op *op = bx_arena_zalloc(&req->arena, sizeof *op);
-    if (op != NULL) {
-        op->kind = kind;
-        op->req = req;
-        op->user_id = req->claims.sub;
-        op->admin = req->claims.role == BX_ROLE_ADMIN;
+enum bx_err booking_new_op(struct bx_req *req, enum booking_op_kind kind, struct booking_op **out) {
+    *out = NULL;
+    if (!bx_valid_id(req->claims.sub)) {
+        /* our users service issues ids; messages and rows rely on it */
+        return bx_req_fail(req, BX_FORBIDDEN, NULL, "This token's subject is not a customer id.");
     }
-    return op;
+    struct booking_op *op = bx_arena_zalloc(&req->arena, sizeof *op);
+    if (op == NULL) {
+        return bx_req_fail(req, BX_INTERNAL, NULL, "out of memory");
+    }
+    op->kind = kind;
+    op->req = req;
+    op->user_id = req->claims.sub;
+    op->admin = req->claims.role == BX_ROLE_ADMIN;
+    *out = op;
+    return BX_OK;
 }
 
 enum bx_err holds_create(struct bx_req *req) {
@@ -145,9 +152,9 @@ enum bx_err holds_create(struct bx_req *req) {
                            "At most %lld tickets of this tier per order.",
                            (long long)t->max_per_order);
     }
-    struct booking_op *op = new_op(req, OP_HOLD);
-    if (op == NULL) {
-        return bx_req_fail(req, BX_INTERNAL, NULL, "out of memory");
+    struct booking_op *op;
+    if ((e = booking_new_op(req, OP_HOLD, &op)) != BX_OK) {
+        return e;
     }
     bx_strlcpy(op->event_id, b.event_id, sizeof op->event_id);
     bx_strlcpy(op->tier_id, b.tier_id, sizeof op->tier_id);
@@ -222,9 +229,9 @@ enum bx_err holds_delete(struct bx_req *req) {
     if (e != BX_OK) {
         return e;
     }
-    struct booking_op *op = new_op(req, OP_RELEASE);
-    if (op == NULL) {
-        return bx_req_fail(req, BX_INTERNAL, NULL, "out of memory");
+    struct booking_op *op;
+    if ((e = booking_new_op(req, OP_RELEASE, &op)) != BX_OK) {
+        return e;
     }
     op->hold_id = h.id;
     bx_strlcpy(op->event_id, bx_db_cell(&h.rows, 0, 1)->s, sizeof op->event_id);
@@ -251,8 +258,4 @@ enum bx_err booking_hold_for_order(struct bx_req *req, const char *hold_id, stru
     bx_strlcpy(op->event_id, bx_db_cell(&h.rows, 0, 1)->s, sizeof op->event_id);
     bx_strlcpy(op->tier_id, bx_db_cell(&h.rows, 0, 2)->s, sizeof op->tier_id);
     return BX_OK;
-}
-
-struct booking_op *booking_new_op(struct bx_req *req, enum booking_op_kind kind) {
-    return new_op(req, kind);
 }

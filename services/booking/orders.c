@@ -127,9 +127,9 @@ enum bx_err orders_create(struct bx_req *req) {
         req->error = err;
         return e;
     }
-    struct booking_op *op = booking_new_op(req, OP_CONFIRM);
-    if (op == NULL) {
-        return bx_req_fail(req, BX_INTERNAL, NULL, "out of memory");
+    struct booking_op *op;
+    if ((e = booking_new_op(req, OP_CONFIRM, &op)) != BX_OK) {
+        return e;
     }
     if ((e = booking_hold_for_order(req, b.hold_id, op)) != BX_OK) {
         return e;
@@ -194,9 +194,9 @@ enum bx_err orders_cancel(struct bx_req *req) {
     if (e != BX_OK) {
         return e;
     }
-    struct booking_op *op = booking_new_op(req, OP_CANCEL);
-    if (op == NULL) {
-        return bx_req_fail(req, BX_INTERNAL, NULL, "out of memory");
+    struct booking_op *op;
+    if ((e = booking_new_op(req, OP_CANCEL, &op)) != BX_OK) {
+        return e;
     }
     op->order_id = o.id;
     bx_strlcpy(op->event_id, bx_db_cell(&o.rows, 0, 3)->s, sizeof op->event_id);
