@@ -17,6 +17,11 @@
 #define BACKOFF_BASE_MS 50
 #define BACKOFF_MAX_MS  2000
 
+const char *bx_httpc_ca_file(void) {
+    const char *f = getenv("SSL_CERT_FILE");
+    return f != NULL && f[0] != '\0' ? f : NULL;
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 static void curl_init_once(void) {
@@ -121,6 +126,9 @@ static CURL *setup(struct transfer *t, const struct bx_httpc_request *req) {
     }
     t->max_body = req->max_body_bytes ? req->max_body_bytes : BX_HTTPC_DEFAULT_MAX_BODY_BYTES;
     curl_easy_setopt(c, CURLOPT_URL, req->url);
+    if (bx_httpc_ca_file() != NULL) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, bx_httpc_ca_file());
+    }
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,

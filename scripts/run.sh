@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build/release}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 bin="$build/bin"
-cd "$root"
+cd "$root" || exit 1
 
 export BOXOFFICE_VAR=${BOXOFFICE_VAR:-var}
 mkdir -p "$BOXOFFICE_VAR/log" "$BOXOFFICE_VAR/keys" "$BOXOFFICE_VAR/run"

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/httpc.h"
 #include "boxoffice/kv.h"
 #include "boxoffice/log.h"
 #include "kv/internal.h"
@@ -344,6 +345,9 @@ static enum bx_err call(struct ddb *d, const char *op, json_t *request, unsigned
             break;
         }
         curl_easy_setopt(c, CURLOPT_URL, d->endpoint);
+        if (bx_httpc_ca_file() != NULL) {
+            curl_easy_setopt(c, CURLOPT_CAINFO, bx_httpc_ca_file());
+        }
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)DDB_CONNECT_TIMEOUT_MS);

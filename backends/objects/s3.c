@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/httpc.h"
 #include "boxoffice/log.h"
 #include "boxoffice/objects.h"
 #include "kv/internal.h" /* bx_kv_query_next: the URL query parser the backends share */
@@ -562,6 +563,9 @@ static enum bx_err call(struct s3 *s, const struct request *req, struct reply *r
         struct upload up = {.bytes = req->bytes, .fd = req->fd, .len = req->upload_len};
         struct download down = {.c = c, .r = r, .max_bytes = req->max_bytes};
         curl_easy_setopt(c, CURLOPT_URL, req->url);
+        if (bx_httpc_ca_file() != NULL) {
+            curl_easy_setopt(c, CURLOPT_CAINFO, bx_httpc_ca_file());
+        }
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)S3_CONNECT_TIMEOUT_MS);

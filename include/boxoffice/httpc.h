@@ -35,6 +35,10 @@ struct bx_httpc_response {
     size_t n_headers;
 };
 
+/* The CA bundle for TLS from SSL_CERT_FILE (as OpenSSL tools read it), or NULL for libcurl's
+ * built-in default. Every libcurl handle of ours sets CURLOPT_CAINFO from it, so a host whose
+ * bundle lives elsewhere (Amazon Linux in a Lambda) works. */
+const char *bx_httpc_ca_file(void);
 /* BX_OK with out->status set for any HTTP answer; BX_UPSTREAM_TIMEOUT, BX_BAD_GATEWAY (could not
  * connect, or a reply too large or malformed). */
 enum bx_err bx_httpc_do(const struct bx_httpc_request *req, struct bx_httpc_response *out);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/kafka.h"
 #include "boxoffice/log.h"
 #include "boxoffice/metrics.h"
 #include "booking.h"
@@ -330,6 +331,10 @@ enum bx_err booking_relay_start(struct bx_error *err) {
             rd_kafka_conf_destroy(conf);
             return bx_error_set(err, BX_INTERNAL, NULL, "kafka: %s", errstr);
         }
+    }
+    if (bx_kafka_conf_security(conf, errstr, sizeof errstr) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return bx_error_set(err, BX_INTERNAL, NULL, "kafka: %s", errstr);
     }
     rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
     rd_kafka_conf_set_log_cb(conf, kafka_log);

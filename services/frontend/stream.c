@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/httpc.h"
 #include "boxoffice/log.h"
 #include "gateway.h"
 
@@ -119,6 +120,9 @@ static void *relay_main(void *arg) {
     CURLcode rc = CURLE_FAILED_INIT;
     if (c != NULL) {
         curl_easy_setopt(c, CURLOPT_URL, r->url);
+        if (bx_httpc_ca_file() != NULL) {
+            curl_easy_setopt(c, CURLOPT_CAINFO, bx_httpc_ca_file());
+        }
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);

@@ -177,13 +177,9 @@ fi
 # Every script must be clean, except these, owned by other modules, whose findings are reported
 # here but do not fail this test. TODO(owners): fix them, then drop the file from this list
 # (the run says when one is clean).
-#   scripts/run.sh                     SC2164 (cd without || exit)
-#   tests/integration/stack_test.sh    SC2016 x3 (single-quoted checkx bodies), SC2034 (out)
-#   tests/integration/with_postgres.sh SC2012 (ls | sort), SC2317 x2 (stop() called via trap)
 #   bench/tickets.sh                   SC2034 (i unused)
 #   tests/fuzz/run.sh                  SC2012, SC2010 x2 (ls | grep)
-known=(scripts/run.sh tests/integration/stack_test.sh tests/integration/with_postgres.sh
-  bench/tickets.sh tests/fuzz/run.sh)
+known=(bench/tickets.sh tests/fuzz/run.sh)
 shopt -s globstar nullglob
 cd "$repo" || exit 1
 scripts=()

@@ -6,6 +6,9 @@
 # and in a second run a service killed with -9 is reported with its last log lines and the
 # launcher stops the rest and exits non-zero.
 #   tests/integration/stack_test.sh BUILD_DIR SOURCE_DIR
+# checkx bodies are single-quoted on purpose: checkx evaluates them later, when the
+# variables they name (out, st) are set.
+# shellcheck disable=SC2016,SC2034
 set -uo pipefail
 # Job control: the launcher gets its own process group (so the test can signal the whole stack)
 # and does not inherit an ignored SIGINT, as background jobs of non-interactive shells otherwise do.

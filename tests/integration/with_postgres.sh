@@ -6,6 +6,7 @@
 # argument. The server is stopped and its directory removed afterwards, whatever happens.
 #   tests/integration/with_postgres.sh COMMAND [ARGS...]
 set -uo pipefail
+# shellcheck disable=SC2012 # version directories: plain names, sorted by version
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$bin/initdb" ] || { echo "with_postgres: no PostgreSQL server (scripts/deps.sh --test)"; exit 1; }
 dir=$(mktemp -d /tmp/bx-pg-XXXXXX)
@@ -20,6 +21,7 @@ for _ in $(seq 1 100); do
   p=$((10000 + RANDOM % (lo - 10000)))
   if ! (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
 done
+# shellcheck disable=SC2317 # called by the EXIT trap
 stop() {
   "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 20 stop >/dev/null 2>&1
   rm -rf "$dir"
