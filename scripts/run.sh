@@ -36,6 +36,8 @@ export BOXOFFICE_USERS_STORE=${BOXOFFICE_USERS_STORE:-lmdb:$var/users}
 export BOXOFFICE_CATALOG_DB=${BOXOFFICE_CATALOG_DB:-sqlite:$var/catalog.db}
 export BOXOFFICE_BOOKING_DB=${BOXOFFICE_BOOKING_DB:-sqlite:$var/booking.db}
 export BOXOFFICE_OBJECTS=${BOXOFFICE_OBJECTS:-file:$var/objects}
+export BOXOFFICE_TICKETGEN_STORE=${BOXOFFICE_TICKETGEN_STORE:-lmdb:$var/ticketgen}
+export BOXOFFICE_TICKET_KEYS=${BOXOFFICE_TICKET_KEYS:-$var/keys/tickets}
 export BOXOFFICE_CATALOG_SEED_DEMO=${BOXOFFICE_CATALOG_SEED_DEMO:-1}
 # Every service learns logouts from the users service's revocation feed.
 export BOXOFFICE_REVOCATIONS_URL=${BOXOFFICE_REVOCATIONS_URL:-$BOXOFFICE_USERS_URL/api/auth/revocations}

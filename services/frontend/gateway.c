@@ -21,7 +21,7 @@ static enum bx_err unused(struct bx_req *req) {
 }
 
 /* First match wins: the availability route belongs to booking, the rest of /api/events to
- * catalog. */
+ * catalog; an order's tickets to ticketgen, the rest of /api/orders to booking. */
 static const struct bx_route api_routes[] = {
     {BX_ANY, "/api/events/{id}/availability", unused, BX_AUTH_NONE},
     {BX_ANY, "/api/events/{*}", unused, BX_AUTH_NONE},
@@ -30,6 +30,7 @@ static const struct bx_route api_routes[] = {
     {BX_ANY, "/api/sessions/{*}", unused, BX_AUTH_NONE},
     {BX_ANY, "/api/auth/{*}", unused, BX_AUTH_NONE},
     {BX_ANY, "/api/holds/{*}", unused, BX_AUTH_NONE},
+    {BX_ANY, "/api/orders/{id}/tickets", unused, BX_AUTH_NONE},
     {BX_ANY, "/api/orders/{*}", unused, BX_AUTH_NONE},
     {BX_ANY, "/api/tickets/{*}", unused, BX_AUTH_NONE},
     {BX_ANY, "/api/checkins/{*}", unused, BX_AUTH_NONE},
@@ -37,8 +38,8 @@ static const struct bx_route api_routes[] = {
 };
 
 static const enum upstream api_owner[] = {
-    UP_BOOKING, UP_CATALOG, UP_CATALOG,   UP_USERS,     UP_USERS,     UP_USERS,
-    UP_BOOKING, UP_BOOKING, UP_TICKETGEN, UP_TICKETGEN, UP_ANALYTICS,
+    UP_BOOKING, UP_CATALOG,   UP_CATALOG, UP_USERS,     UP_USERS,     UP_USERS,
+    UP_BOOKING, UP_TICKETGEN, UP_BOOKING, UP_TICKETGEN, UP_TICKETGEN, UP_ANALYTICS,
 };
 
 _Static_assert(BX_ARRAY_LEN(api_routes) == BX_ARRAY_LEN(api_owner), "one owner per route");

@@ -177,9 +177,8 @@ fi
 # Every script must be clean, except these, owned by other modules, whose findings are reported
 # here but do not fail this test. TODO(owners): fix them, then drop the file from this list
 # (the run says when one is clean).
-#   bench/tickets.sh                   SC2034 (i unused)
 #   tests/fuzz/run.sh                  SC2012, SC2010 x2 (ls | grep)
-known=(bench/tickets.sh tests/fuzz/run.sh)
+known=(tests/fuzz/run.sh)
 shopt -s globstar nullglob
 cd "$repo" || exit 1
 scripts=()
