@@ -143,8 +143,10 @@ static void *relay_main(void *arg) {
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         }
         if (rc == CURLE_OK || (status > 0 && r->body != NULL)) {
+            /* bx_respond keeps the content type's pointer: copy it into the request, r goes */
             bx_respond(req, (unsigned)status,
-                       r->content_type[0] ? r->content_type : "application/octet-stream",
+                       r->content_type[0] ? bx_arena_strdup(&req->arena, r->content_type)
+                                          : "application/octet-stream",
                        r->body ? r->body : "", r->body_len);
         } else {
             struct bx_error err = {.code = rc == CURLE_OPERATION_TIMEDOUT ? BX_UPSTREAM_TIMEOUT
