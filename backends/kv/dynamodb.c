@@ -5,7 +5,8 @@
 // never expires). Every put is an UpdateItem whose ConditionExpression carries the mode, so
 // DynamoDB arbitrates concurrent writers; reads are strongly consistent. Every call has a connect
 // and a total timeout; retries are bounded, and only where repeating the request cannot change its
-// outcome.
+// outcome. Credentials come from aws/credentials.h for every call, so a web identity's rotated
+// keys are picked up.
 #include "kv/dynamodb.h"
 
 #include <curl/curl.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aws/credentials.h"
 #include "boxoffice/base.h"
 #include "boxoffice/httpc.h"
 #include "boxoffice/kv.h"
@@ -37,9 +39,8 @@
 #define DDB_TABLE_MIN_BYTES         3
 #define DDB_TABLE_MAX_BYTES         255
 #define DDB_REGION_MAX_BYTES        32
-#define DDB_CREDENTIAL_MAX_BYTES    128
-#define DDB_SESSION_TOKEN_MAX_BYTES 4096
 #define DDB_NUMBER_MAX_BYTES        24
+#define DDB_TOKEN_HEADER            "x-amz-security-token: "
 #define DDB_API                     "DynamoDB_20120810"
 
 /* Flags of one call. */
@@ -51,9 +52,7 @@ struct ddb {
     char region[DDB_REGION_MAX_BYTES + 1];
     char endpoint[BX_KV_QUERY_VALUE_MAX_BYTES + 1]; /* with a trailing '/' */
     char sigv4[sizeof "aws:amz::dynamodb" + DDB_REGION_MAX_BYTES];
-    char access_key[DDB_CREDENTIAL_MAX_BYTES + 1];
-    char secret_key[DDB_CREDENTIAL_MAX_BYTES + 1];
-    char *token_header; /* "x-amz-security-token: ..."; NULL without a session token */
+    struct bx_aws_provider aws; /* asked for keys at every call */
     pthread_mutex_t lock;
     CURL *idle[DDB_HANDLES_IDLE_MAX];
     size_t n_idle;
@@ -106,22 +105,7 @@ static bool region_valid(const char *s) {
     return true;
 }
 
-static enum bx_err copy_env(const char *name, char *out, size_t out_size, bool required,
-                            struct bx_error *err) {
-    const char *v = getenv(name);
-    if (v == NULL || v[0] == '\0') {
-        out[0] = '\0';
-        return required ? bx_error_set(err, BX_BAD_REQUEST, NULL,
-                                       "%s must be set for a dynamodb store", name)
-                        : BX_OK;
-    }
-    if (bx_strlcpy(out, v, out_size) >= out_size || strpbrk(v, "\r\n") != NULL) {
-        return bx_error_set(err, BX_BAD_REQUEST, NULL, "%s is malformed or too long", name);
-    }
-    return BX_OK;
-}
-
-/* Parses the URL and reads the credentials from the environment into d. */
+/* Parses the URL and finds the credentials (aws/credentials.h) for d. */
 static enum bx_err ddb_init(struct ddb *d, const char *url, struct bx_error *err) {
     memset(d, 0, sizeof *d);
     static const char prefix[] = "dynamodb://";
@@ -169,24 +153,7 @@ static enum bx_err ddb_init(struct ddb *d, const char *url, struct bx_error *err
         snprintf(d->endpoint, sizeof d->endpoint, "https://dynamodb.%s.amazonaws.com/", d->region);
     }
     snprintf(d->sigv4, sizeof d->sigv4, "aws:amz:%s:dynamodb", d->region);
-    enum bx_err e = copy_env("AWS_ACCESS_KEY_ID", d->access_key, sizeof d->access_key, true, err);
-    if (e == BX_OK) {
-        e = copy_env("AWS_SECRET_ACCESS_KEY", d->secret_key, sizeof d->secret_key, true, err);
-    }
-    char token[DDB_SESSION_TOKEN_MAX_BYTES + 1];
-    if (e == BX_OK) {
-        e = copy_env("AWS_SESSION_TOKEN", token, sizeof token, false, err);
-    }
-    if (e == BX_OK && token[0] != '\0') {
-        size_t n = sizeof "x-amz-security-token: " + strlen(token);
-        d->token_header = malloc(n);
-        if (d->token_header == NULL) {
-            e = bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
-        } else {
-            snprintf(d->token_header, n, "x-amz-security-token: %s", token);
-        }
-    }
-    sodium_memzero(token, sizeof token);
+    enum bx_err e = bx_aws_provider_init(&d->aws, d->region, err);
     if (e != BX_OK) {
         sodium_memzero(d, sizeof *d);
         return e;
@@ -201,10 +168,7 @@ static void ddb_fini(struct ddb *d) {
         curl_easy_cleanup(d->idle[i]);
     }
     pthread_mutex_destroy(&d->lock);
-    if (d->token_header != NULL) {
-        sodium_memzero(d->token_header, strlen(d->token_header));
-        free(d->token_header);
-    }
+    bx_aws_provider_fini(&d->aws);
     sodium_memzero(d, sizeof *d);
 }
 
@@ -297,16 +261,30 @@ static int64_t backoff_ms(unsigned attempt) {
 
 /* One DynamoDB operation: BX_OK with r->json on 200; BX_CONFLICT for a failed condition;
  * BX_UNAVAILABLE when DynamoDB cannot be reached, is throttling, failing (5xx) or refusing us
- * (no table, bad credentials); BX_INTERNAL for any other rejection (a bug of ours). */
+ * (no table, bad credentials), or when there are no credentials to sign with; BX_INTERNAL for any
+ * other rejection (a bug of ours). */
 static enum bx_err call(struct ddb *d, const char *op, json_t *request, unsigned flags,
                         struct reply *r) {
     memset(r, 0, sizeof *r);
     struct curl_slist *headers = NULL;
     struct body b = {0};
+    struct bx_aws_credentials cr;
+    struct bx_error cred_err = {0};
+    char token_line[sizeof DDB_TOKEN_HEADER + BX_AWS_SESSION_TOKEN_MAX_BYTES];
+    token_line[0] = '\0';
     char *payload = json_dumps(request, JSON_COMPACT);
     enum bx_err e = BX_INTERNAL;
     if (payload == NULL) {
         goto out;
+    }
+    /* asked at every call: the keys of a web identity change as they are refreshed */
+    if (bx_aws_provider_get(&d->aws, &cr, &cred_err) != BX_OK) {
+        bx_strlcpy(r->message, cred_err.message, sizeof r->message);
+        e = BX_UNAVAILABLE;
+        goto failed;
+    }
+    if (cr.session_token[0] != '\0') {
+        snprintf(token_line, sizeof token_line, DDB_TOKEN_HEADER "%s", cr.session_token);
     }
     size_t payload_len = strlen(payload);
     unsigned char hash[crypto_hash_sha256_BYTES];
@@ -318,7 +296,7 @@ static enum bx_err call(struct ddb *d, const char *op, json_t *request, unsigned
     /* curl 7.88 signs with this header's value when present; some servers insist on it */
     snprintf(sha, sizeof sha, "x-amz-content-sha256: %s", hash_hex);
     const char *lines[] = {"Content-Type: application/x-amz-json-1.0", target, sha,
-                           d->token_header};
+                           token_line[0] != '\0' ? token_line : NULL};
     for (size_t i = 0; i < BX_ARRAY_LEN(lines) && lines[i] != NULL; i++) {
         struct curl_slist *l = curl_slist_append(headers, lines[i]);
         if (l == NULL) {
@@ -359,8 +337,8 @@ static enum bx_err call(struct ddb *d, const char *op, json_t *request, unsigned
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)payload_len);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_AWS_SIGV4, d->sigv4);
-        curl_easy_setopt(c, CURLOPT_USERNAME, d->access_key);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, d->secret_key);
+        curl_easy_setopt(c, CURLOPT_USERNAME, cr.access_key);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, cr.secret_key);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
         CURLcode rc = curl_easy_perform(c);
@@ -401,6 +379,7 @@ static enum bx_err call(struct ddb *d, const char *op, json_t *request, unsigned
             break;
         }
     }
+failed:
     if (e != BX_OK && e != BX_CONFLICT && !(flags & CALL_QUIET)) {
         bx_warn("kv dynamodb: %s on %s: status %ld %s %s", op, d->table, r->status, r->type,
                 r->message);
@@ -409,6 +388,8 @@ out:
     free(b.data);
     curl_slist_free_all(headers);
     free(payload);
+    bx_aws_credentials_wipe(&cr);
+    sodium_memzero(token_line, sizeof token_line);
     return e;
 }
 

@@ -7,6 +7,8 @@
 // canonical form: keys need no escaping (objects.h's alphabet), query parameters are sorted and
 // RFC 3986-encoded. Every call has a connect and a total timeout; every call here is idempotent,
 // so connection errors, 5xx and throttling are retried, a bounded number of times with jitter.
+// Credentials come from aws/credentials.h for every call, so a web identity's rotated keys are
+// picked up.
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aws/credentials.h"
 #include "boxoffice/base.h"
 #include "boxoffice/httpc.h"
 #include "boxoffice/log.h"
@@ -43,8 +46,7 @@
 #define S3_BUCKET_MIN_BYTES        3
 #define S3_BUCKET_MAX_BYTES        63
 #define S3_REGION_MAX_BYTES        32
-#define S3_CREDENTIAL_MAX_BYTES    128
-#define S3_SESSION_TOKEN_MAX_BYTES 4096
+#define S3_TOKEN_HEADER            "x-amz-security-token: "
 #define S3_BASE_MAX_BYTES          (BX_KV_QUERY_VALUE_MAX_BYTES + S3_BUCKET_MAX_BYTES + 64)
 #define S3_URL_MAX_BYTES           (S3_BASE_MAX_BYTES + 3 * 2 * BX_OBJECT_KEY_MAX_BYTES + 128)
 #define S3_EMPTY_SHA256            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -55,9 +57,7 @@ struct s3 {
     char base[S3_BASE_MAX_BYTES]; /* the bucket's URL, no trailing '/' */
     bool vhost;                   /* base names the bucket in its host name */
     char sigv4[sizeof "aws:amz::s3" + S3_REGION_MAX_BYTES];
-    char access_key[S3_CREDENTIAL_MAX_BYTES + 1];
-    char secret_key[S3_CREDENTIAL_MAX_BYTES + 1];
-    char *token_header; /* "x-amz-security-token: ..."; NULL without a session token */
+    struct bx_aws_provider aws; /* asked for keys at every call */
     pthread_mutex_t lock;
     CURL *idle[S3_HANDLES_IDLE_MAX];
     size_t n_idle;
@@ -145,22 +145,7 @@ static bool endpoint_valid(const char *s) {
            strpbrk(s, " \t\r\n?#") == NULL;
 }
 
-static enum bx_err copy_env(const char *name, char *out, size_t out_size, bool required,
-                            struct bx_error *err) {
-    const char *v = getenv(name);
-    if (v == NULL || v[0] == '\0') {
-        out[0] = '\0';
-        return required ? bx_objects_fail(err, BX_BAD_REQUEST, NULL,
-                                          "%s must be set for an s3 object store", name)
-                        : BX_OK;
-    }
-    if (bx_strlcpy(out, v, out_size) >= out_size || strpbrk(v, "\r\n") != NULL) {
-        return bx_objects_fail(err, BX_BAD_REQUEST, NULL, "%s is malformed or too long", name);
-    }
-    return BX_OK;
-}
-
-/* Parses the URL and reads the credentials from the environment into s. */
+/* Parses the URL and finds the credentials (aws/credentials.h) for s. */
 static enum bx_err s3_init(struct s3 *s, const char *url, struct bx_error *err) {
     memset(s, 0, sizeof *s);
     static const char prefix[] = "s3://";
@@ -226,27 +211,11 @@ static enum bx_err s3_init(struct s3 *s, const char *url, struct bx_error *err) 
         s->vhost = true;
     }
     snprintf(s->sigv4, sizeof s->sigv4, "aws:amz:%s:s3", s->region);
-    enum bx_err e = copy_env("AWS_ACCESS_KEY_ID", s->access_key, sizeof s->access_key, true, err);
-    if (e == BX_OK) {
-        e = copy_env("AWS_SECRET_ACCESS_KEY", s->secret_key, sizeof s->secret_key, true, err);
-    }
-    char token[S3_SESSION_TOKEN_MAX_BYTES + 1];
-    if (e == BX_OK) {
-        e = copy_env("AWS_SESSION_TOKEN", token, sizeof token, false, err);
-    }
-    if (e == BX_OK && token[0] != '\0') {
-        size_t n = sizeof "x-amz-security-token: " + strlen(token);
-        s->token_header = malloc(n);
-        if (s->token_header == NULL) {
-            e = bx_objects_fail(err, BX_INTERNAL, NULL, "out of memory");
-        } else {
-            snprintf(s->token_header, n, "x-amz-security-token: %s", token);
-        }
-    }
-    sodium_memzero(token, sizeof token);
+    struct bx_error cred_err = {0};
+    enum bx_err e = bx_aws_provider_init(&s->aws, s->region, &cred_err);
     if (e != BX_OK) {
         sodium_memzero(s, sizeof *s);
-        return e;
+        return bx_objects_fail(err, e, NULL, "%s", cred_err.message);
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_once(&curl_once, curl_init_once);
@@ -258,10 +227,7 @@ static void s3_fini(struct s3 *s) {
         curl_easy_cleanup(s->idle[i]);
     }
     pthread_mutex_destroy(&s->lock);
-    if (s->token_header != NULL) {
-        sodium_memzero(s->token_header, strlen(s->token_header));
-        free(s->token_header);
-    }
+    bx_aws_provider_fini(&s->aws);
     sodium_memzero(s, sizeof *s);
 }
 
@@ -512,19 +478,32 @@ static bool retryable_status(long status, const char *code) {
  * BX_PAYLOAD_TOO_LARGE when a 2xx body passed req->max_bytes; BX_UNAVAILABLE for everything else,
  * with S3's status and error code in err and in the log. 403 is BX_UNAVAILABLE too: it means our
  * credentials or policy refuse us, a fault of this deployment that the caller's client cannot
- * fix, so it must not reach them as their own 403. */
+ * fix, so it must not reach them as their own 403. No credentials to sign with is BX_UNAVAILABLE
+ * as well. */
 static enum bx_err call(struct s3 *s, const struct request *req, struct reply *r,
                         struct bx_error *err) {
     memset(r, 0, sizeof *r);
+    /* asked at every call: the keys of a web identity change as they are refreshed */
+    struct bx_aws_credentials cr;
+    struct bx_error cred_err = {0};
+    if (bx_aws_provider_get(&s->aws, &cr, &cred_err) != BX_OK) {
+        bx_warn("objects s3: %s %s/%.100s: %s", req->method, s->bucket, req->key, cred_err.message);
+        return bx_objects_fail(err, BX_UNAVAILABLE, NULL, "objects s3: %s", cred_err.message);
+    }
     struct curl_slist *headers = NULL;
-    char sha[96], type[160];
+    char sha[96], type[160], token_line[sizeof S3_TOKEN_HEADER + BX_AWS_SESSION_TOKEN_MAX_BYTES];
     snprintf(sha, sizeof sha, "x-amz-content-sha256: %s", req->sha256_hex);
     type[0] = '\0';
     if (req->content_type != NULL) {
         snprintf(type, sizeof type, "Content-Type: %s", req->content_type);
     }
+    token_line[0] = '\0';
+    if (cr.session_token[0] != '\0') {
+        snprintf(token_line, sizeof token_line, S3_TOKEN_HEADER "%s", cr.session_token);
+    }
     /* curl 7.88 signs every header given here (and host and x-amz-date), sorted */
-    const char *lines[] = {sha, type[0] != '\0' ? type : NULL, s->token_header};
+    const char *lines[] = {sha, type[0] != '\0' ? type : NULL,
+                           token_line[0] != '\0' ? token_line : NULL};
     for (size_t i = 0; i < BX_ARRAY_LEN(lines); i++) {
         if (lines[i] == NULL) {
             continue;
@@ -532,10 +511,13 @@ static enum bx_err call(struct s3 *s, const struct request *req, struct reply *r
         struct curl_slist *l = curl_slist_append(headers, lines[i]);
         if (l == NULL) {
             curl_slist_free_all(headers);
+            bx_aws_credentials_wipe(&cr);
+            sodium_memzero(token_line, sizeof token_line);
             return bx_objects_fail(err, BX_INTERNAL, NULL, "out of memory");
         }
         headers = l;
     }
+    sodium_memzero(token_line, sizeof token_line); /* curl_slist_append copied it */
     bool is_put = strcmp(req->method, "PUT") == 0;
     bool is_head = strcmp(req->method, "HEAD") == 0;
     uint64_t transfer_bytes = is_put ? req->upload_len : req->max_bytes;
@@ -576,8 +558,8 @@ static enum bx_err call(struct s3 *s, const struct request *req, struct reply *r
         curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
-        curl_easy_setopt(c, CURLOPT_USERNAME, s->access_key);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, s->secret_key);
+        curl_easy_setopt(c, CURLOPT_USERNAME, cr.access_key);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, cr.secret_key);
         curl_easy_setopt(c, CURLOPT_FILETIME, 1L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &down);
@@ -631,6 +613,7 @@ static enum bx_err call(struct s3 *s, const struct request *req, struct reply *r
         }
     }
     curl_slist_free_all(headers);
+    bx_aws_credentials_wipe(&cr);
     if (e == BX_OK) {
         return BX_OK;
     }
