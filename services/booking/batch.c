@@ -24,6 +24,7 @@
 #include "boxoffice/log.h"
 #include "boxoffice/metrics.h"
 #include "boxoffice/service.h"
+#include "boxoffice/worker.h"
 #include "booking.h"
 
 /* A growing text buffer for the bulk rows (JSON arrays built by hand: every string in them is an
@@ -845,12 +846,7 @@ void booking_batcher_stop(void) {
 
 /* ---- the sweeper ---- */
 
-static struct {
-    pthread_t thread;
-    bool running, quit;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} sweeper = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+static struct bx_worker *sweeper;
 
 struct sweep {
     struct bx_arena arena;
@@ -880,52 +876,35 @@ static enum bx_err sweep_tier_tx(struct bx_db_tx *tx, void *arg, struct bx_error
     return e;
 }
 
-static void *sweeper_main(void *arg) {
-    (void)arg;
-    struct sweep s = {0};
-    bx_arena_init(&s.arena, 1024 * 1024);
-    pthread_mutex_lock(&sweeper.mu);
-    while (!sweeper.quit) {
-        pthread_mutex_unlock(&sweeper.mu);
-        struct bx_error err = {0};
-        if (bx_db_run(&booking.db, BX_DB_READ, due_tx, &s, &err) == BX_OK) {
-            for (size_t r = 0; r < s.due.n_rows && !bx_service_stopping(); r++) {
-                s.event_id = bx_db_cell(&s.due, r, 0)->s;
-                s.tier_id = bx_db_cell(&s.due, r, 1)->s;
-                s.freed = 0;
-                if (bx_db_run(&booking.db, BX_DB_WRITE_LOCKING, sweep_tier_tx, &s, &err) != BX_OK) {
-                    bx_log(BX_LOG_WARN, NULL, "sweeper: %s", err.message);
-                } else if (s.freed > 0) {
-                    booking_relay_kick();
-                }
+static struct sweep sweep_state;
+
+/* Expires overdue holds tier by tier, each tier in its own transaction under its lock. */
+static int64_t sweep_round(void *arg) {
+    struct sweep *s = arg;
+    struct bx_error err = {0};
+    if (bx_db_run(&booking.db, BX_DB_READ, due_tx, s, &err) == BX_OK) {
+        for (size_t r = 0; r < s->due.n_rows && !bx_worker_stopping(sweeper); r++) {
+            s->event_id = bx_db_cell(&s->due, r, 0)->s;
+            s->tier_id = bx_db_cell(&s->due, r, 1)->s;
+            s->freed = 0;
+            if (bx_db_run(&booking.db, BX_DB_WRITE_LOCKING, sweep_tier_tx, s, &err) != BX_OK) {
+                bx_log(BX_LOG_WARN, NULL, "sweeper: %s", err.message);
+            } else if (s->freed > 0) {
+                booking_relay_kick();
             }
         }
-        pthread_mutex_lock(&sweeper.mu);
-        struct timespec until = booking_deadline_ms(booking.sweep_ms);
-        while (!sweeper.quit && pthread_cond_timedwait(&sweeper.cv, &sweeper.mu, &until) == 0) {
-        }
     }
-    pthread_mutex_unlock(&sweeper.mu);
-    bx_arena_reset(&s.arena);
-    return NULL;
+    return booking.sweep_ms;
 }
 
 enum bx_err booking_sweeper_start(struct bx_error *err) {
-    if (pthread_create(&sweeper.thread, NULL, sweeper_main, NULL) != 0) {
-        return bx_error_set(err, BX_INTERNAL, NULL, "cannot start the sweeper");
-    }
-    sweeper.running = true;
-    return BX_OK;
+    bx_arena_init(&sweep_state.arena, 1024 * 1024);
+    sweeper = bx_worker_start(sweep_round, &sweep_state, err);
+    return sweeper != NULL ? BX_OK : err->code;
 }
 
 void booking_sweeper_stop(void) {
-    if (!sweeper.running) {
-        return;
-    }
-    pthread_mutex_lock(&sweeper.mu);
-    sweeper.quit = true;
-    pthread_cond_signal(&sweeper.cv);
-    pthread_mutex_unlock(&sweeper.mu);
-    pthread_join(sweeper.thread, NULL);
-    sweeper.running = false;
+    bx_worker_stop(sweeper);
+    sweeper = NULL;
+    bx_arena_reset(&sweep_state.arena);
 }

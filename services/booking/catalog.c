@@ -17,6 +17,7 @@
 #include "boxoffice/json.h"
 #include "boxoffice/log.h"
 #include "boxoffice/service.h"
+#include "boxoffice/worker.h"
 #include "booking.h"
 
 #define CANCEL_ROWS_PER_TX 200
@@ -407,11 +408,7 @@ static void cancel_event(const char *event_id) {
 
 /* ---- the change-feed follower ---- */
 
-static pthread_t sync_thread;
-static bool sync_running;
-static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
-static bool sync_quit;
+static struct bx_worker *sync_worker;
 
 struct sync_state {
     struct bx_arena arena;
@@ -519,40 +516,21 @@ static void sync_round(struct sync_state *s) {
     json_decref(doc);
 }
 
-static void *sync_main(void *arg) {
-    (void)arg;
-    struct sync_state s;
-    bx_arena_init(&s.arena, 1024 * 1024);
-    pthread_mutex_lock(&sync_mu);
-    while (!sync_quit) {
-        pthread_mutex_unlock(&sync_mu);
-        sync_round(&s);
-        pthread_mutex_lock(&sync_mu);
-        struct timespec until = booking_deadline_ms(booking.sync_ms);
-        while (!sync_quit && pthread_cond_timedwait(&sync_cv, &sync_mu, &until) == 0) {
-        }
-    }
-    pthread_mutex_unlock(&sync_mu);
-    bx_arena_reset(&s.arena);
-    return NULL;
+static struct sync_state sync_state;
+
+static int64_t sync_round_fn(void *arg) {
+    sync_round(arg);
+    return booking.sync_ms;
 }
 
 enum bx_err booking_sync_start(struct bx_error *err) {
-    if (pthread_create(&sync_thread, NULL, sync_main, NULL) != 0) {
-        return bx_error_set(err, BX_INTERNAL, NULL, "cannot start the catalog follower");
-    }
-    sync_running = true;
-    return BX_OK;
+    bx_arena_init(&sync_state.arena, 1024 * 1024);
+    sync_worker = bx_worker_start(sync_round_fn, &sync_state, err);
+    return sync_worker != NULL ? BX_OK : err->code;
 }
 
 void booking_sync_stop(void) {
-    if (!sync_running) {
-        return;
-    }
-    pthread_mutex_lock(&sync_mu);
-    sync_quit = true;
-    pthread_cond_signal(&sync_cv);
-    pthread_mutex_unlock(&sync_mu);
-    pthread_join(sync_thread, NULL);
-    sync_running = false;
+    bx_worker_stop(sync_worker);
+    sync_worker = NULL;
+    bx_arena_reset(&sync_state.arena);
 }

@@ -5,7 +5,6 @@
 // thread leases pending rows (as the outbox relay does, so replicas share the work), writes each
 // document with an atomic put and marks it done. A document is therefore written after its commit,
 // at least once, and rewritten whole when the order changes; ticketgen treats it idempotently.
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "boxoffice/log.h"
 #include "boxoffice/metrics.h"
 #include "boxoffice/objects.h"
+#include "boxoffice/worker.h"
 #include "booking.h"
 
 #define EXPORT_LEASE_S      60
@@ -22,13 +22,10 @@
 #define EXPORT_KEEP_DONE_S  (7 * 24 * 3600)
 
 static struct {
-    pthread_t thread;
-    bool running, quit, kicked;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct bx_worker *worker;
     struct bx_objects store;
     struct bx_metric *written, *failed;
-} ex = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} ex;
 
 enum bx_err booking_export_mark(struct bx_db_tx *tx, const char *order_id, int64_t now,
                                 struct bx_error *err) {
@@ -176,42 +173,26 @@ static size_t export_round(struct lease *l) {
     return failures > 0 ? 0 : l->rows.n_rows;
 }
 
-static void *exporter_main(void *arg) {
-    (void)arg;
+struct export_state {
     struct lease l;
-    bx_arena_init(&l.arena, 64 * 1024 * 1024);
-    int64_t last_prune = 0;
-    pthread_mutex_lock(&ex.mu);
-    while (!ex.quit) {
-        pthread_mutex_unlock(&ex.mu);
-        size_t n = export_round(&l);
-        if (bx_now_mono_ms() - last_prune > 3600 * 1000) {
-            struct bx_error err;
-            bx_db_run(&booking.db, BX_DB_WRITE, prune_tx, NULL, &err);
-            last_prune = bx_now_mono_ms();
-        }
-        pthread_mutex_lock(&ex.mu);
-        if (n == EXPORT_BATCH) {
-            continue;
-        }
-        struct timespec until =
-            booking_deadline_ms(ex.kicked                     ? 0
-                                : n == 0 && l.rows.n_rows > 0 ? 1000
-                                                              : EXPORT_IDLE_WAIT_MS);
-        while (!ex.quit && !ex.kicked && pthread_cond_timedwait(&ex.cv, &ex.mu, &until) == 0) {
-        }
-        ex.kicked = false;
+    int64_t last_prune;
+};
+
+static struct export_state export_state;
+
+static int64_t export_round_fn(void *arg) {
+    struct export_state *st = arg;
+    size_t n = export_round(&st->l);
+    if (bx_now_mono_ms() - st->last_prune > 3600 * 1000) {
+        struct bx_error err;
+        bx_db_run(&booking.db, BX_DB_WRITE, prune_tx, NULL, &err);
+        st->last_prune = bx_now_mono_ms();
     }
-    pthread_mutex_unlock(&ex.mu);
-    bx_arena_reset(&l.arena);
-    return NULL;
+    return n == EXPORT_BATCH ? 0 : n == 0 && st->l.rows.n_rows > 0 ? 1000 : EXPORT_IDLE_WAIT_MS;
 }
 
 void booking_exporter_kick(void) {
-    pthread_mutex_lock(&ex.mu);
-    ex.kicked = true;
-    pthread_cond_signal(&ex.cv);
-    pthread_mutex_unlock(&ex.mu);
+    bx_worker_kick(ex.worker);
 }
 
 enum bx_err booking_exporter_start(struct bx_error *err) {
@@ -223,22 +204,20 @@ enum bx_err booking_exporter_start(struct bx_error *err) {
     if (e != BX_OK) {
         return e;
     }
-    if (pthread_create(&ex.thread, NULL, exporter_main, NULL) != 0) {
+    bx_arena_init(&export_state.l.arena, 64 * 1024 * 1024);
+    ex.worker = bx_worker_start(export_round_fn, &export_state, err);
+    if (ex.worker == NULL) {
         bx_objects_close(&ex.store);
-        return bx_error_set(err, BX_INTERNAL, NULL, "cannot start the order exporter");
+        return err->code;
     }
-    ex.running = true;
     return BX_OK;
 }
 
 void booking_exporter_stop(void) {
-    if (ex.running) {
-        pthread_mutex_lock(&ex.mu);
-        ex.quit = true;
-        pthread_cond_signal(&ex.cv);
-        pthread_mutex_unlock(&ex.mu);
-        pthread_join(ex.thread, NULL);
-        ex.running = false;
+    if (ex.worker != NULL) {
+        bx_worker_stop(ex.worker);
+        ex.worker = NULL;
         bx_objects_close(&ex.store);
+        bx_arena_reset(&export_state.l.arena);
     }
 }

@@ -7,7 +7,6 @@
 // marks rows published only after their delivery reports succeeded; rows that failed get their
 // lease back at once and go out again. Delivery is at least once: consumers deduplicate on id.
 #include <librdkafka/rdkafka.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include "boxoffice/kafka.h"
 #include "boxoffice/log.h"
 #include "boxoffice/metrics.h"
+#include "boxoffice/worker.h"
 #include "booking.h"
 
 #define RELAY_LEASE_S           60
@@ -77,14 +77,10 @@ enum bx_err booking_outbox_add(struct bx_db_tx *tx, const char *type, const char
 /* ---- the relay ---- */
 
 static struct {
-    pthread_t thread;
-    bool running;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool quit, kicked;
+    struct bx_worker *worker;
     rd_kafka_t *rk;
     struct bx_metric *published, *failed;
-} relay = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} relay;
 
 /* One leased row and its delivery outcome (set by the delivery report callback). */
 struct relay_row {
@@ -236,13 +232,7 @@ static size_t relay_round(struct relay_round *r) {
      * give up early on stop (the lease runs out and another round sends them again) */
     int64_t give_up = bx_now_mono_ms() + (RELAY_MESSAGE_TIMEOUT_S + 5) * 1000;
     while (rd_kafka_flush(relay.rk, 200) == RD_KAFKA_RESP_ERR__TIMED_OUT &&
-           bx_now_mono_ms() < give_up) {
-        pthread_mutex_lock(&relay.mu);
-        bool quit = relay.quit;
-        pthread_mutex_unlock(&relay.mu);
-        if (quit) {
-            break;
-        }
+           bx_now_mono_ms() < give_up && !bx_worker_stopping(relay.worker)) {
     }
     size_t ok = 0, bad = 0;
     struct mark done = {.ids = seq_list(&r->arena, rows, n, 1, &ok), .published = true};
@@ -262,45 +252,28 @@ static size_t relay_round(struct relay_round *r) {
     return bad > 0 ? 0 : n; /* after failures, pause before the next round */
 }
 
-static void *relay_main(void *arg) {
-    (void)arg;
+struct relay_state {
     struct relay_round r;
-    bx_arena_init(&r.arena, 64 * 1024 * 1024);
-    int64_t last_prune = 0;
-    pthread_mutex_lock(&relay.mu);
-    while (!relay.quit) {
-        pthread_mutex_unlock(&relay.mu);
-        size_t n = relay_round(&r);
-        if (bx_now_mono_ms() - last_prune > 60 * 1000) {
-            struct bx_error err;
-            bx_db_run(&booking.db, BX_DB_WRITE, prune_tx, NULL, &err);
-            last_prune = bx_now_mono_ms();
-        }
-        pthread_mutex_lock(&relay.mu);
-        if (n > 0 && (int64_t)n == booking.relay_batch) {
-            continue; /* more are waiting */
-        }
-        struct timespec until = booking_deadline_ms(n > 0 || relay.kicked ? 0
-                                                    : r.rows.n_rows == 0  ? RELAY_IDLE_WAIT_MS
-                                                                          : RELAY_ERROR_WAIT_MS);
-        while (!relay.quit && !relay.kicked &&
-               pthread_cond_timedwait(&relay.cv, &relay.mu, &until) == 0) {
-        }
-        relay.kicked = false;
+    int64_t last_prune;
+};
+
+static struct relay_state relay_state;
+
+/* One run of the outbox; then at once if the run was full or went well, a moment later when
+ * there was nothing to do, a second later after failures. */
+static int64_t relay_round_fn(void *arg) {
+    struct relay_state *st = arg;
+    size_t n = relay_round(&st->r);
+    if (bx_now_mono_ms() - st->last_prune > 60 * 1000) {
+        struct bx_error err;
+        bx_db_run(&booking.db, BX_DB_WRITE, prune_tx, NULL, &err);
+        st->last_prune = bx_now_mono_ms();
     }
-    pthread_mutex_unlock(&relay.mu);
-    /* reports of messages still queued point into the arena: take them back first */
-    rd_kafka_purge(relay.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(relay.rk, 1000);
-    bx_arena_reset(&r.arena);
-    return NULL;
+    return n > 0 ? 0 : st->r.rows.n_rows == 0 ? RELAY_IDLE_WAIT_MS : RELAY_ERROR_WAIT_MS;
 }
 
 void booking_relay_kick(void) {
-    pthread_mutex_lock(&relay.mu);
-    relay.kicked = true;
-    pthread_cond_signal(&relay.cv);
-    pthread_mutex_unlock(&relay.mu);
+    bx_worker_kick(relay.worker);
 }
 
 enum bx_err booking_relay_start(struct bx_error *err) {
@@ -343,27 +316,25 @@ enum bx_err booking_relay_start(struct bx_error *err) {
         rd_kafka_conf_destroy(conf);
         return bx_error_set(err, BX_INTERNAL, NULL, "kafka: %s", errstr);
     }
-    if (pthread_create(&relay.thread, NULL, relay_main, NULL) != 0) {
+    bx_arena_init(&relay_state.r.arena, 64 * 1024 * 1024);
+    relay.worker = bx_worker_start(relay_round_fn, &relay_state, err);
+    if (relay.worker == NULL) {
         rd_kafka_destroy(relay.rk);
         relay.rk = NULL;
-        return bx_error_set(err, BX_INTERNAL, NULL, "cannot start the outbox relay");
+        return err->code;
     }
-    relay.running = true;
     return BX_OK;
 }
 
 void booking_relay_stop(void) {
-    if (relay.running) {
-        pthread_mutex_lock(&relay.mu);
-        relay.quit = true;
-        pthread_cond_signal(&relay.cv);
-        pthread_mutex_unlock(&relay.mu);
-        pthread_join(relay.thread, NULL);
-        relay.running = false;
-    }
+    bx_worker_stop(relay.worker);
+    relay.worker = NULL;
     if (relay.rk != NULL) {
-        rd_kafka_flush(relay.rk, 5000);
+        /* reports of messages still queued point into the round's arena: take them back first */
+        rd_kafka_purge(relay.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(relay.rk, 1000);
         rd_kafka_destroy(relay.rk);
         relay.rk = NULL;
     }
+    bx_arena_reset(&relay_state.r.arena);
 }
