@@ -39,6 +39,12 @@ format:
 test: debug check-banned format-check
 	@cd $(DEBUG_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# Every libFuzzer target (tests/fuzz/, clang) for FUZZ_SECONDS each; crashes in build/fuzz/crashes.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: test-deps
+	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) --build-dir build/fuzz
+
 bench: build test-deps
 	@bench/http.sh $(RELEASE_DIR)
 	@bench/users.sh $(RELEASE_DIR)
