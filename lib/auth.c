@@ -260,8 +260,7 @@ int bx_keyring_add_jwks(struct bx_keyring *kr, const char *jwks, size_t len) {
         size_t pk_len = 0;
         if (kty == NULL || strcmp(kty, "OKP") != 0 || crv == NULL || strcmp(crv, "Ed25519") != 0 ||
             kid == NULL || x == NULL || bx_keyring_find(kr, kid) != NULL ||
-            sodium_base642bin(pk, sizeof pk, x, strlen(x), NULL, &pk_len, NULL, B64URL) != 0 ||
-            pk_len != sizeof pk) {
+            bx_base64url_decode(pk, sizeof pk, x, strlen(x), &pk_len) != 0 || pk_len != sizeof pk) {
             continue;
         }
         if (bx_keyring_add_public(kr, kid, pk) == BX_OK) {
@@ -350,7 +349,7 @@ enum bx_err bx_token_sign(const struct bx_key *key, const struct bx_claims *c, c
 
 static json_t *decode_part(const char *s, size_t len, unsigned char *buf, size_t buf_size) {
     size_t bin_len = 0;
-    if (sodium_base642bin(buf, buf_size - 1, s, len, NULL, &bin_len, NULL, B64URL) != 0) {
+    if (bx_base64url_decode(buf, buf_size - 1, s, len, &bin_len) != 0) {
         return NULL;
     }
     buf[bin_len] = '\0';
@@ -396,8 +395,8 @@ enum bx_err bx_token_verify(const struct bx_keyring *kr, const char *token, int6
     }
     unsigned char sig[crypto_sign_BYTES + 1];
     size_t sig_len = 0;
-    if (sodium_base642bin(sig, sizeof sig, d2 + 1, len - (size_t)(d2 + 1 - token), NULL, &sig_len,
-                          NULL, B64URL) != 0 ||
+    if (bx_base64url_decode(sig, sizeof sig, d2 + 1, len - (size_t)(d2 + 1 - token), &sig_len) !=
+            0 ||
         sig_len != crypto_sign_BYTES) {
         return reject(why, "bad signature encoding");
     }

@@ -138,28 +138,83 @@ bool bx_valid_id(const char *id) {
     return n > 0;
 }
 
-bool bx_valid_utf8(const char *s) {
+size_t bx_utf8_next(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t n = *p < 0x80           ? 1
-                   : (*p >> 5) == 0x6  ? 2
-                   : (*p >> 4) == 0xe  ? 3
-                   : (*p >> 3) == 0x1e ? 4
-                                       : 0;
-        if (n == 0 || (n == 2 && *p < 0xc2)) {
+    size_t n = *p < 0x80           ? 1
+               : (*p >> 5) == 0x6  ? 2
+               : (*p >> 4) == 0xe  ? 3
+               : (*p >> 3) == 0x1e ? 4
+                                   : 0;
+    if (*p == 0 || n == 0 || (n == 2 && *p < 0xc2)) {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) { /* also stops at the terminating NUL */
+            return 0;
+        }
+    }
+    if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
+        (n == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
+        (n == 4 && (p[0] > 0xf4 || (p[0] == 0xf4 && p[1] >= 0x90)))) {
+        return 0; /* overlong, surrogate or past U+10FFFF */
+    }
+    return n;
+}
+
+bool bx_valid_utf8(const char *s) {
+    while (*s) {
+        size_t n = bx_utf8_next(s);
+        if (n == 0) {
             return false;
         }
-        for (size_t i = 1; i < n; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
-                return false;
-            }
+        s += n;
+    }
+    return true;
+}
+
+void bx_utf8_sanitize(char *s) {
+    while (*s) {
+        size_t n = bx_utf8_next(s);
+        if (n == 0) {
+            *s = '?';
+            n = 1;
         }
-        if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
-            (n == 4 && p[0] == 0xf0 && p[1] < 0x90) ||
-            (n == 4 && (p[0] > 0xf4 || (p[0] == 0xf4 && p[1] >= 0x90)))) {
-            return false; /* overlong, surrogate or past U+10FFFF */
+        s += n;
+    }
+}
+
+int bx_base64url_decode(unsigned char *out, size_t cap, const char *in, size_t len,
+                        size_t *out_len) {
+    /* libsodium 1.0.18 reads any byte >= 0x80 as '_' (it compares signed chars): check the
+     * alphabet ourselves, so one value has one spelling */
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_')) {
+            return -1;
         }
-        p += n;
+    }
+    const char *end = NULL;
+    if (sodium_base642bin(out, cap, in, len, NULL, out_len, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != in + len) {
+        return -1;
+    }
+    return 0;
+}
+
+bool bx_tz_name_valid(const char *zone) {
+    size_t n = strlen(zone);
+    if (n == 0 || n > BX_TZ_NAME_MAX || zone[0] == '/' || zone[n - 1] == '/' ||
+        strstr(zone, "..") != NULL || strstr(zone, "//") != NULL) {
+        return false;
+    }
+    for (const char *p = zone; *p; p++) {
+        char c = *p;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '/' || c == '_' || c == '-' || c == '+')) {
+            return false;
+        }
     }
     return true;
 }

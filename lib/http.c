@@ -23,6 +23,7 @@
 #include "boxoffice/json.h"
 #include "boxoffice/log.h"
 #include "boxoffice/metrics.h"
+#include "boxoffice/worker.h"
 
 #define BUILTIN_HEALTHZ   0
 #define BUILTIN_READYZ    1
@@ -40,8 +41,25 @@ enum async_state { ASYNC_NONE, ASYNC_WAITING, ASYNC_SUSPENDED, ASYNC_READY };
 
 struct bx_stream;
 
+struct conn_req;
+
+/* A TCP connection, for the request-read deadline: from its start, or the end of its last
+ * request, the next request must be in whole within request_timeout_s. libmicrohttpd's idle
+ * timeout restarts with every byte, so alone it lets a client trickling a byte a second (slowloris)
+ * hold a connection forever. */
+struct conn_track {
+    struct MHD_Connection *conn;
+    int64_t since_us; /* when the current request's reading began (at the latest) */
+    bool busy;        /* a request is in our hands (handler, suspended, streaming): not reading */
+    bool cut;
+    struct conn_track *prev, *next;
+};
+
 struct bx_http_server {
     struct MHD_Daemon *daemon;
+    pthread_mutex_t conns_mu;
+    struct conn_track *conns;   /* every open connection */
+    struct bx_worker *watchdog; /* cuts connections whose request takes past request_timeout_s */
     pthread_mutex_t streams_mu;
     struct bx_stream *streams; /* open streams, ended at drain */
     struct bx_http_config cfg;
@@ -65,6 +83,7 @@ struct conn_req {
     pthread_mutex_t lock;
     enum async_state async;
     struct bx_stream *stream; /* a streaming response (bx_req_stream) */
+    struct conn_track *track; /* its connection's (NULL if none) */
     alignas(max_align_t) unsigned char arena_buf[REQ_ARENA_INLINE_BYTES];
 };
 
@@ -92,7 +111,17 @@ static const struct bx_route builtin_routes[BUILTINS] = {
 
 const char *bx_req_header(struct bx_req *req, const char *name) {
     struct conn_req *cr = req->internal;
-    return MHD_lookup_connection_value(cr->conn, MHD_HEADER_KIND, name);
+    const char *v = MHD_lookup_connection_value(cr->conn, MHD_HEADER_KIND, name);
+    size_t n = v != NULL ? strlen(v) : 0;
+    if (n == 0 || (v[n - 1] != ' ' && v[n - 1] != '\t')) {
+        return v;
+    }
+    /* RFC 9110 5.5: whitespace around a field value is not part of it (libmicrohttpd strips the
+     * leading only); a trimmed copy, so "Idempotency-Key: k " is the key "k" */
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) {
+        n--;
+    }
+    return bx_arena_strndup(&req->arena, v, n);
 }
 
 const char *bx_req_query(struct bx_req *req, const char *name) {
@@ -220,10 +249,16 @@ enum bx_err bx_respond_json(struct bx_req *req, unsigned status, json_t *v) {
 char *bx_error_body(struct bx_arena *arena, const struct bx_error *e, const char *request_id,
                     size_t *len_out) {
     (void)request_id;
-    json_t *err = json_pack("{s:s,s:s}", "code", bx_err_name(e->code), "message",
-                            e->message[0] ? e->message : bx_err_message(e->code));
-    if (err != NULL && e->field[0] != '\0') {
-        json_object_set_new(err, "field", json_string(e->field));
+    /* a message may quote client bytes (a decoded path, a JSON key) or be cut mid-character:
+     * JSON wants UTF-8, and the body must name the code whatever the message holds */
+    char message[sizeof e->message], field[sizeof e->field];
+    bx_strlcpy(message, e->message[0] ? e->message : bx_err_message(e->code), sizeof message);
+    bx_strlcpy(field, e->field, sizeof field);
+    bx_utf8_sanitize(message);
+    bx_utf8_sanitize(field);
+    json_t *err = json_pack("{s:s,s:s}", "code", bx_err_name(e->code), "message", message);
+    if (err != NULL && field[0] != '\0') {
+        json_object_set_new(err, "field", json_string(field));
     }
     json_t *doc = json_pack("{s:o*}", "error", err);
     char *body = doc ? bx_json_dump(doc, arena, len_out) : NULL;
@@ -468,12 +503,34 @@ static bool valid_request_id(const char *s) {
     return n > 0;
 }
 
-static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value) {
+struct header_scan {
+    size_t bytes;
+    unsigned content_lengths, transfer_encodings;
+    bool unknown_coding; /* a Transfer-Encoding other than chunked: we cannot frame the body */
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value) {
     (void)kind;
-    size_t *sum = cls;
-    *sum += strlen(key) + (value ? strlen(value) : 0) + 4;
+    struct header_scan *h = cls;
+    h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    h->content_lengths += strcasecmp(key, "Content-Length") == 0;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->transfer_encodings++;
+        h->unknown_coding = h->unknown_coding || value == NULL || strcasecmp(value, "chunked") != 0;
+    }
     return MHD_YES;
+}
+
+/* A NUL in the decoded path or query would cut it short where we read it as a C string
+ * ("/api/venues/<id>%00x" would name the venue): such a URI names nothing we serve. */
+static bool has_encoded_nul(const char *raw_uri) {
+    for (const char *p = raw_uri; (p = strchr(p, '%')) != NULL; p++) {
+        if (p[1] == '0' && p[2] == '0') {
+            return true;
+        }
+    }
+    return false;
 }
 
 static enum bx_err authenticate(struct conn_req *cr, enum bx_auth level) {
@@ -611,6 +668,83 @@ static bool dispatch(struct conn_req *cr) {
     return false;
 }
 
+/* ---- the request-read deadline (slowloris) ---- */
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    struct bx_http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_track *t = calloc(1, sizeof *t);
+        *socket_context = t;
+        if (t == NULL) {
+            return; /* not watched: the idle timeout still applies */
+        }
+        t->conn = conn;
+        t->since_us = bx_now_mono_us();
+        pthread_mutex_lock(&srv->conns_mu);
+        t->next = srv->conns;
+        if (t->next != NULL) {
+            t->next->prev = t;
+        }
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->conns_mu);
+        return;
+    }
+    struct conn_track *t = *socket_context; /* closed: before libmicrohttpd closes the socket */
+    *socket_context = NULL;
+    if (t == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->conns_mu);
+    if (t->prev != NULL) {
+        t->prev->next = t->next;
+    } else {
+        srv->conns = t->next;
+    }
+    if (t->next != NULL) {
+        t->next->prev = t->prev;
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    free(t);
+}
+
+static struct conn_track *track_of(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* The request is read (busy true) or answered (busy false, the next one's clock starts). */
+static void track_set_busy(struct bx_http_server *srv, struct conn_track *t, bool busy) {
+    if (t == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->conns_mu);
+    t->busy = busy;
+    t->since_us = bx_now_mono_us();
+    pthread_mutex_unlock(&srv->conns_mu);
+}
+
+/* Every half second: a connection still reading a request past the deadline has its socket shut
+ * down; libmicrohttpd then sees the error and closes it (the socket is open while it is listed). */
+static int64_t watchdog_round(void *arg) {
+    struct bx_http_server *srv = arg;
+    int64_t limit_us = (int64_t)srv->cfg.request_timeout_s * 1000000, now = bx_now_mono_us();
+    pthread_mutex_lock(&srv->conns_mu);
+    for (struct conn_track *t = srv->conns; t != NULL; t = t->next) {
+        if (!t->busy && !t->cut && now - t->since_us > limit_us) {
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(t->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            if (ci != NULL) {
+                shutdown(ci->connect_fd, SHUT_RDWR);
+            }
+            t->cut = true;
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_mu);
+    return 500;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
     struct bx_http_server *srv = cls;
     struct conn_req *cr = calloc(1, sizeof *cr);
@@ -630,6 +764,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
         len = BX_URI_MAX_BYTES;
     }
     cr->req.raw_uri = bx_arena_strndup(&cr->req.arena, uri, len);
+    cr->track = track_of(conn);
     atomic_fetch_add(&srv->inflight, 1);
     bx_metrics_inflight_add(1);
     return cr;
@@ -645,6 +780,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     }
     *con_cls = NULL;
+    track_set_busy(srv, cr->track, false); /* the next request's clock starts now */
     int64_t dur = bx_now_mono_us() - cr->start_us;
     if (cr->responded) {
         bx_metrics_observe(cr->metrics_route, cr->req.status, dur);
@@ -684,14 +820,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (req->method_name == NULL || req->path == NULL) {
             return MHD_NO;
         }
-        const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        const char *rid = bx_req_header(req, "X-Request-Id"); /* trimmed */
         if (rid != NULL && valid_request_id(rid)) {
             bx_strlcpy(req->request_id, rid, sizeof req->request_id);
         } else {
             bx_uuid7(req->request_id);
         }
-        size_t header_bytes = 0;
-        MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &header_bytes);
+        struct header_scan hs = {0};
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
+        size_t header_bytes = hs.bytes;
+        /* framing a proxy and we could read differently (request smuggling), or a URI with a NUL:
+         * refuse, and close the connection after answering */
+        const char *framing = hs.content_lengths > 1 ? "more than one Content-Length"
+                              : hs.content_lengths > 0 && hs.transfer_encodings > 0
+                                  ? "both Content-Length and Transfer-Encoding"
+                              : hs.transfer_encodings > 1 ? "more than one Transfer-Encoding"
+                              : hs.unknown_coding         ? "a Transfer-Encoding other than chunked"
+                              : has_encoded_nul(req->raw_uri) ? "a NUL byte (%00) in the URI"
+                                                              : NULL;
+        if (framing != NULL) {
+            cr->dispatched = true;
+            cr->metrics_route = srv->h.n_routes + BUILTINS;
+            fail_code(req, BX_BAD_REQUEST, "The request has %s.", framing);
+            cr->body_too_large = true; /* close the connection after answering */
+            return queue(cr);
+        }
         if (header_bytes > srv->cfg.max_header_bytes) {
             cr->dispatched = true;
             cr->metrics_route = srv->h.n_routes + BUILTINS;
@@ -713,6 +866,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (bx_now_mono_us() - cr->start_us > (int64_t)srv->cfg.request_timeout_s * 1000000) {
+            return MHD_NO; /* a body trickling in past the deadline: close */
+        }
         if (cr->body_too_large || cr->responded) {
             return MHD_YES;
         }
@@ -744,6 +900,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (!cr->dispatched) {
+        track_set_busy(srv, cr->track, true); /* all of it is in: ours now */
         req->body = cr->body_len ? cr->body : NULL;
         req->body_len = cr->body_len;
         if (dispatch(cr)) {
@@ -789,7 +946,11 @@ enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http
         return bx_error_set(err, BX_INTERNAL, NULL, "out of memory");
     }
     pthread_mutex_init(&srv->streams_mu, NULL);
+    pthread_mutex_init(&srv->conns_mu, NULL);
     srv->cfg = *cfg;
+    if (srv->cfg.request_timeout_s == 0) {
+        srv->cfg.request_timeout_s = cfg->idle_timeout_s;
+    }
     srv->h = *h;
     srv->tokens = bx_token_cache_new(TOKEN_CACHE_SLOTS);
     size_t n_labels = h->n_routes + BUILTINS;
@@ -841,6 +1002,7 @@ enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,               /* bursts */
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,                         /* start */
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,                   /* finish */
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,                 /* deadline */
         MHD_OPTION_END);
     if (srv->daemon == NULL) {
         bx_http_stop(srv);
@@ -849,6 +1011,10 @@ enum bx_err bx_http_start(const struct bx_http_config *cfg, const struct bx_http
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di != NULL ? di->port : cfg->port;
+    if ((srv->watchdog = bx_worker_start(watchdog_round, srv, err)) == NULL) {
+        bx_http_stop(srv);
+        return err->code;
+    }
     *out = srv;
     return BX_OK;
 }
@@ -888,6 +1054,8 @@ void bx_http_stop(struct bx_http_server *s) {
     if (s == NULL) {
         return;
     }
+    bx_worker_stop(s->watchdog); /* before the daemon: it looks at its connections */
+    s->watchdog = NULL;
     if (s->daemon != NULL) {
         MHD_stop_daemon(s->daemon);
     }
@@ -899,5 +1067,6 @@ void bx_http_stop(struct bx_http_server *s) {
     }
     bx_token_cache_free(s->tokens);
     pthread_mutex_destroy(&s->streams_mu);
+    pthread_mutex_destroy(&s->conns_mu);
     free(s);
 }

@@ -56,22 +56,47 @@ static void put_str(struct line *l, const char *s) {
     put_raw(l, s, strlen(s));
 }
 
+/* Escapes s into the line as JSON string contents: quotes, backslashes and control characters
+ * escaped, bytes that are not valid UTF-8 written as U+FFFD. A value takes at most
+ * LOG_VALUE_MAX_BYTES and never the room kept for the fields after it (LOG_TAIL_BYTES): a long one
+ * is cut at a character boundary and marked with "...", so every line stays one JSON object with
+ * all its fields, whatever a client put in its path. */
+#define LOG_VALUE_MAX_BYTES 1024
+#define LOG_TAIL_BYTES      256
+
 static void put_escaped(struct line *l, const char *s) {
     static const char hex[] = "0123456789abcdef";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[7];
+    size_t budget = LOG_VALUE_MAX_BYTES;
+    while (*s) {
+        const unsigned char *p = (const unsigned char *)s;
+        char esc[8];
+        const char *unit = esc;
+        size_t n = 0, advance = 1;
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
             esc[1] = (char)*p;
-            put_raw(l, esc, 2);
+            n = 2;
         } else if (*p < 0x20 || *p == 0x7f) {
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[*p >> 4];
             esc[5] = hex[*p & 15];
-            put_raw(l, esc, 6);
+            n = 6;
+        } else if ((advance = bx_utf8_next(s)) != 0) {
+            unit = s;
+            n = advance;
         } else {
-            put_raw(l, (const char *)p, 1);
+            unit = "\\ufffd";
+            n = 6;
+            advance = 1;
         }
+        size_t room = sizeof l->buf - 2 - l->len;
+        if (n + 3 > budget || n + 3 + LOG_TAIL_BYTES > room) {
+            put_raw(l, "...", 3);
+            return;
+        }
+        put_raw(l, unit, n);
+        budget -= n;
+        s += advance;
     }
 }
 

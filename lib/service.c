@@ -17,7 +17,7 @@
 #include "boxoffice/metrics.h"
 #include "boxoffice/revocation.h"
 
-#define COMMON_VARS      14
+#define COMMON_VARS      15
 #define SERVICE_VARS_MAX 48
 
 static struct bx_keyring keyring;
@@ -40,6 +40,7 @@ struct common {
     int64_t max_body_bytes;
     int64_t max_header_bytes;
     int64_t idle_timeout_s;
+    int64_t request_timeout_s;
     int64_t drain_timeout_s;
     const char *auth_keys;
     const char *revocations_url;
@@ -80,6 +81,9 @@ static size_t common_vars(const struct bx_service *svc, struct common *c,
          1024, 1024 * 1024, NULL, &c->max_header_bytes},
         {"BOXOFFICE_HTTP_IDLE_TIMEOUT_S", BX_CFG_INT, "60",
          "seconds before an idle connection is closed", 1, 3600, NULL, &c->idle_timeout_s},
+        {"BOXOFFICE_HTTP_REQUEST_TIMEOUT_S", BX_CFG_INT, "60",
+         "seconds a connection has to deliver its next whole request (slow clients are cut)", 1,
+         3600, NULL, &c->request_timeout_s},
         {"BOXOFFICE_DRAIN_TIMEOUT_S", BX_CFG_INT, "10",
          "seconds to finish in-flight requests on SIGTERM", 0, 600, NULL, &c->drain_timeout_s},
         {"BOXOFFICE_AUTH_KEYS", BX_CFG_STRING, "var/keys/auth",
@@ -229,6 +233,7 @@ int bx_service_main(const struct bx_service *svc, int argc, char **argv) {
         .max_body_bytes = (size_t)c.max_body_bytes,
         .max_header_bytes = (size_t)c.max_header_bytes,
         .idle_timeout_s = (unsigned)c.idle_timeout_s,
+        .request_timeout_s = (unsigned)c.request_timeout_s,
         .trusted_proxies = c.trusted_proxies,
     };
     struct bx_http_handlers h = {

@@ -52,6 +52,23 @@ bool bx_valid_id(const char *id);
 /* The whole string is valid UTF-8: no overlongs, surrogates or code points past U+10FFFF (query
  * parameters arrive percent-decoded, unchecked). */
 bool bx_valid_utf8(const char *s);
+/* The length (1-4) of the valid UTF-8 sequence s starts with; 0 when it is invalid or at the end.
+ */
+size_t bx_utf8_next(const char *s);
+/* Replaces every byte that does not start a valid sequence with '?', in place (a message cut in
+ * the middle of a character, a decoded path with %ff, ...), so it can go into JSON. */
+void bx_utf8_sanitize(char *s);
+
+/* An IANA time zone name as both catalog (which checks the zone file exists) and ticketgen (which
+ * reads it) accept: 1-64 of [A-Za-z0-9/_+-], no empty or dot-dot segment, no leading or trailing
+ * '/'. One rule, so a venue catalog takes is a venue ticketgen can print. */
+#define BX_TZ_NAME_MAX 64
+bool bx_tz_name_valid(const char *zone);
+
+/* Decodes unpadded base64url (RFC 4648 section 5): the whole of in[0..len) must be of the
+ * alphabet and decode into at most cap bytes; 0 on success with *out_len set, -1 otherwise. */
+int bx_base64url_decode(unsigned char *out, size_t cap, const char *in, size_t len,
+                        size_t *out_len);
 
 /* Parses a whole decimal integer in [min, max]; returns 0 on success, -1 otherwise. */
 int bx_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -146,6 +146,11 @@ struct bx_http_config {
     size_t max_body_bytes;
     size_t max_header_bytes;
     unsigned idle_timeout_s;
+    /* From a connection's start, or the end of its last request, the next request (headers and
+     * body) must be in within this many seconds, however it trickles (libmicrohttpd's idle timeout
+     * restarts with every byte: alone it lets a slowloris client hold a connection forever). This
+     * also bounds how long a keep-alive connection may sit idle. 0: idle_timeout_s. */
+    unsigned request_timeout_s;
     /* Comma-separated peers whose X-Forwarded-For is believed: addresses or IPv4 CIDR ranges
      * ("127.0.0.1,::1,10.0.0.0/8"). */
     const char *trusted_proxies;

@@ -252,9 +252,8 @@ enum bx_err events_list(struct bx_req *req) {
         size_t n = 0;
         long long at = 0;
         char id[64];
-        if (strlen(cursor) > 130 ||
-            sodium_base642bin(raw, sizeof raw - 1, cursor, strlen(cursor), NULL, &n, NULL,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+        if (strlen(cursor) > 130 || bx_base64url_decode((unsigned char *)raw, sizeof raw - 1,
+                                                        cursor, strlen(cursor), &n) != 0) {
             return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
         }
         raw[n] = '\0';

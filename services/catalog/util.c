@@ -12,25 +12,16 @@
 #include "boxoffice/idempotency.h"
 #include "catalog.h"
 
-#define TZ_NAME_MAX         64
 #define IDEMPOTENCY_KEY_MAX 128
 
 bool catalog_valid_timezone(const char *tz) {
-    size_t n = strlen(tz);
-    if (n == 0 || n > TZ_NAME_MAX || tz[0] == '/' || strstr(tz, "..") != NULL) {
+    if (!bx_tz_name_valid(tz)) {
         return false;
-    }
-    for (const char *p = tz; *p; p++) {
-        char c = *p;
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '/' || c == '_' || c == '-' || c == '+')) {
-            return false;
-        }
     }
     if (strcmp(tz, "UTC") == 0) {
         return true;
     }
-    char path[TZ_NAME_MAX + 32];
+    char path[BX_TZ_NAME_MAX + 32];
     snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);

@@ -169,8 +169,7 @@ enum bx_err venues_list(struct bx_req *req) {
         char *id = bx_arena_alloc(&req->arena, 64);
         size_t n = 0;
         if (id == NULL ||
-            sodium_base642bin((unsigned char *)id, 63, cursor, strlen(cursor), NULL, &n, NULL,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+            bx_base64url_decode((unsigned char *)id, 63, cursor, strlen(cursor), &n) != 0 ||
             n < 4 || memcmp(id, "vn1:", 4) != 0) {
             return bx_req_fail(req, BX_INVALID_FIELD, "cursor", "cursor was not issued here.");
         }

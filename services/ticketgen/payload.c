@@ -184,13 +184,10 @@ bool tg_payload_verify(const struct bx_keyring *kr, const char *text, size_t len
     }
     unsigned char bin[PAYLOAD_MAX], sig[crypto_sign_BYTES];
     size_t n = 0, sig_len = 0;
-    const char *end = NULL;
-    if (sodium_base642bin(bin, sizeof bin, body, (size_t)(dot - body), NULL, &n, &end, B64URL) !=
+    if (bx_base64url_decode(bin, sizeof bin, body, (size_t)(dot - body), &n) != 0 ||
+        bx_base64url_decode(sig, sizeof sig, dot + 1, len - (size_t)(dot + 1 - text), &sig_len) !=
             0 ||
-        end != dot ||
-        sodium_base642bin(sig, sizeof sig, dot + 1, len - (size_t)(dot + 1 - text), NULL, &sig_len,
-                          &end, B64URL) != 0 ||
-        end != text + len || sig_len != sizeof sig) {
+        sig_len != sizeof sig) {
         return false;
     }
     if (n < 5 || bin[0] != PAYLOAD_FORMAT) {

@@ -61,19 +61,7 @@ static struct zone *cache[TZ_CACHE_MAX]; /* zones are immutable once here; kept 
 static size_t n_cache;
 
 bool tg_tz_name_valid(const char *zone) {
-    size_t n = strlen(zone);
-    if (n == 0 || n > TG_TZ_NAME_MAX || zone[0] == '/' || strstr(zone, "..") != NULL ||
-        strstr(zone, "//") != NULL) {
-        return false;
-    }
-    for (const char *p = zone; *p; p++) {
-        char c = *p;
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '/' || c == '_' || c == '-' || c == '+')) {
-            return false;
-        }
-    }
-    return true;
+    return bx_tz_name_valid(zone);
 }
 
 static void zone_free(struct zone *z) {

@@ -4,9 +4,11 @@
 // password change and role grants. Invariant: a user item exists only with its email index item.
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "boxoffice/base.h"
+#include "boxoffice/idempotency.h"
 #include "boxoffice/json.h"
 #include "boxoffice/log.h"
 #include "users.h"
@@ -265,9 +267,71 @@ static bool blank(const char *s) {
     return true;
 }
 
+/* Idempotency-Key on sign-up (kv item "idem:register:<key>" = {"hash","body"}, 24 h): anonymous
+ * callers share one scope, so a key names one sign-up whoever sends it; replaying it needs the
+ * same body, password included. Checked before the body, like every create. */
+#define REGISTER_IDEM_PREFIX "idem:register:"
+
+static enum bx_err register_replay(struct bx_req *req, const char *key, bool *replayed) {
+    *replayed = false;
+    char k[sizeof REGISTER_IDEM_PREFIX + BX_IDEMPOTENCY_KEY_MAX];
+    snprintf(k, sizeof k, REGISTER_IDEM_PREFIX "%s", key);
+    char *v = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    enum bx_err e = users.kv.ops->get(users.kv.ctx, k, &v, &len, &version);
+    if (e == BX_NOT_FOUND) {
+        return BX_OK;
+    }
+    if (e != BX_OK) {
+        return bx_req_fail(req, BX_UNAVAILABLE, NULL, "The account store is unavailable; retry.");
+    }
+    json_t *doc = json_loadb(v, len, 0, NULL);
+    free(v);
+    const char *hash = json_string_value(json_object_get(doc, "hash"));
+    const char *body = json_string_value(json_object_get(doc, "body"));
+    char mine[65];
+    bx_idempotency_body_hash(req, mine);
+    if (hash == NULL || body == NULL || strcmp(hash, mine) != 0) {
+        json_decref(doc);
+        return bx_req_fail(req, BX_IDEMPOTENCY_MISMATCH, "Idempotency-Key",
+                           "This Idempotency-Key was used with a different request body.");
+    }
+    *replayed = true;
+    bx_resp_header(req, "Idempotent-Replayed", "true");
+    e = bx_respond(req, 201, "application/json; charset=utf-8", body, strlen(body));
+    json_decref(doc);
+    return e;
+}
+
+static void register_remember(struct bx_req *req, const char *key, json_t *user) {
+    char k[sizeof REGISTER_IDEM_PREFIX + BX_IDEMPOTENCY_KEY_MAX], hash[65];
+    snprintf(k, sizeof k, REGISTER_IDEM_PREFIX "%s", key);
+    bx_idempotency_body_hash(req, hash);
+    char *body = json_dumps(user, JSON_COMPACT);
+    json_t *doc = body ? json_pack("{s:s,s:s}", "hash", hash, "body", body) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text != NULL) {
+        uint64_t version;
+        /* a concurrent sign-up with the key and body lost on the email (409) anyway */
+        users.kv.ops->put(users.kv.ctx, k, text, strlen(text), BX_KV_PUT_IF_ABSENT, 0,
+                          bx_now_unix_s() + BX_IDEMPOTENCY_TTL_S, &version);
+    }
+    free(text);
+    json_decref(doc);
+    free(body);
+}
+
 enum bx_err users_register(struct bx_req *req) {
+    const char *key;
+    bool replayed;
+    enum bx_err e = bx_idempotency_key(req, false, &key);
+    if (e != BX_OK ||
+        (key != NULL && ((e = register_replay(req, key, &replayed)) != BX_OK || replayed))) {
+        return e;
+    }
     struct register_body b;
-    enum bx_err e = decode(req, &register_schema, &b, NULL);
+    e = decode(req, &register_schema, &b, NULL);
     if (e != BX_OK) {
         return e;
     }
@@ -286,7 +350,11 @@ enum bx_err users_register(struct bx_req *req) {
         return e;
     }
     bx_log(BX_LOG_INFO, req->request_id, "registered user %s", u.id);
-    return bx_respond_json(req, 201, users_json(&u));
+    json_t *user = users_json(&u);
+    if (key != NULL && user != NULL) {
+        register_remember(req, key, user);
+    }
+    return bx_respond_json(req, 201, user);
 }
 
 /* The caller's account; a token whose account is gone is refused. */

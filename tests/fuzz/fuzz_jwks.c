@@ -61,6 +61,8 @@ static int expected_adds(const uint8_t *data, size_t size, char kids[][BX_KID_MA
         if (!str_is(json_object_get(k, "kty"), "OKP") ||
             !str_is(json_object_get(k, "crv"), "Ed25519") || kid == NULL || !kid_ok(kid) || known ||
             x == NULL ||
+            strspn(x, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+                strlen(x) ||
             sodium_base642bin(pk, sizeof pk, x, strlen(x), NULL, &pk_len, NULL, B64URL) != 0 ||
             pk_len != sizeof pk || have == BX_KEYRING_KEYS_MAX) {
             continue;
