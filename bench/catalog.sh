@@ -6,7 +6,8 @@
 # there are 2+ CPUs). Reported as ours/nginx req/s. Goal: >= 0.5.
 #   bench/catalog.sh [BUILD_DIR]        (default build/release)
 # Environment: BX_BENCH_DURATION (10s), BX_BENCH_CONNECTIONS ("64 256"), BX_BENCH_OUT
-# (bench/out/catalog.md). Loopback only; everything started here is stopped on exit.
+# (bench/out/catalog.md), BX_BENCH_TSV (machine-readable results for bench/report.sh,
+# bench/out/catalog.tsv). Loopback only; everything started here is stopped on exit.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +17,7 @@ bin="$build/bin/boxoffice-catalog"
 duration=${BX_BENCH_DURATION:-10s}
 read -r -a conns <<<"${BX_BENCH_CONNECTIONS:-64 256}"
 out=${BX_BENCH_OUT:-$repo/bench/out/catalog.md}
+tsv=${BX_BENCH_TSV:-$repo/bench/out/catalog.tsv}
 goal=0.5
 die() { echo "bench/catalog.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no $bin (make build)"
@@ -106,18 +108,24 @@ mkdir -p "$(dirname "$out")"
   echo "| route | connections | ours req/s | nginx req/s | ratio |"
   echo "|---|---:|---:|---:|---:|"
 } >"$out"
+printf '# metric\tvalue\tanchor\tanchor_value\tratio\tgoal\tverdict\n' >"$tmp/results.tsv"
 verdict=PASS
 for c in "${conns[@]}"; do
   for route in "/api/events?limit=20" "/api/events/$id"; do
     o=$(run "$c" "http://127.0.0.1:$ours$route")
     n=$(run "$c" "http://127.0.0.1:$nginx_port$route")
     ratio=$(awk -v a="$o" -v b="$n" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    awk -v r="$ratio" -v g="$goal" 'BEGIN { exit !(r < g) }' && verdict=FAIL
+    point_verdict=PASS
+    awk -v r="$ratio" -v g="$goal" 'BEGIN { exit !(r < g) }' && verdict=FAIL && point_verdict=SHORT
     label=${route/$id/\{id\}}
     echo "| $label | $c | $o | $n | $ratio |" >>"$out"
+    printf 'GET %s req/s, %s connections\t%s\tnginx, same bytes from a file\t%s\t%s\tratio>=%s\t%s\n' \
+      "$label" "$c" "$o" "$n" "$ratio" "$goal" "$point_verdict" >>"$tmp/results.tsv"
     echo "$label c=$c: ours $o, nginx $n, ratio $ratio" >&2
   done
 done
 echo >>"$out"
 echo "verdict: $verdict (goal: ratio >= $goal at every point)" >>"$out"
+mkdir -p "$(dirname "$tsv")"
+cp "$tmp/results.tsv" "$tsv"
 cat "$out"

@@ -39,6 +39,9 @@
 #   BX_BENCH_CLIENT_CPUS       taskset CPU list for wrk and pgbench (default 1; "" = no pinning)
 #   BX_BENCH_PG_BIN            PostgreSQL server binaries (default: newest /usr/lib/postgresql/*/bin)
 #   BX_BENCH_OUT               report (default bench/out/flash-sale.txt)
+#   BX_BENCH_TSV               machine-readable results for bench/report.sh (default
+#                              bench/out/flash-sale.tsv): metric, value, anchor, anchor value,
+#                              ratio, goal, verdict per line
 #   BOXOFFICE_BOOKING_BATCH_MAX, BOXOFFICE_BOOKING_BATCH_WAIT_US, BOXOFFICE_HTTP_THREADS
 #                              passed on to booking as they are (the report shows them)
 # PostgreSQL runs as the `postgres` user when this runs as root. Everything listens on 127.0.0.1,
@@ -69,6 +72,7 @@ else
   client_cpus=${BX_BENCH_CLIENT_CPUS-}
 fi
 out=${BX_BENCH_OUT:-$repo/bench/out/flash-sale.txt}
+tsv=${BX_BENCH_TSV:-$repo/bench/out/flash-sale.tsv}
 lua="$repo/bench/flash-sale.lua"
 capacity=1000000    # the catalog's largest tier; a run sells a few hundred thousand seats at most
 race_capacity=1000
@@ -546,6 +550,8 @@ race_line() { # race_line LABEL ATTEMPTS S201 FINAL MAX_SEEN POLLS; adds to $exc
     race_failed=1
   fi
   [ "$attempts" -lt "$race_attempts" ] && note=" (stopped at the ${race_limit_s}s limit)"
+  printf 'oversell race, %s: seats past %d (%d x 201, sold+held %d at the end, max %d polled)\t%d\t-\t-\t-\tvalue==0\t%s\n' \
+    "$label" "$race_capacity" "$s201" "$final" "$max_seen" "$over" "$ok" >>"$tmp/results.tsv"
   printf '%-26s %6d attempts, %d x 201, sold+held %d at the end (max %d in %d polls): oversell %d  %s%s\n' \
     "$label" "$attempts" "$s201" "$final" "$max_seen" "$polls" "$over" "$ok" "$note"
 }
@@ -556,6 +562,13 @@ if git -C "$repo" diff --quiet HEAD -- lib include services backends 2>/dev/null
 fs=$(df -PT "$tmp" | awk 'NR == 2 { print $2 " on " $1 }')
 row() { printf '%-34s %9s %8s %8s %9s  %-13s %6s %6s  %s\n' "$@"; }
 race_failed=0
+{
+  printf '# metric\tvalue\tanchor\tanchor_value\tratio\tgoal\tverdict\n'
+  printf 'POST /api/holds holds/s, SQLite, %s connections\t%s\tnginx return 201\t%s\t%s\tratio>=%s\t%s\n' \
+    "$conns" "$s_holds" "$n_holds" "$s_ratio" "$sqlite_goal" "$s_verdict"
+  printf 'POST /api/holds holds/s, PostgreSQL x2 replicas, %s connections\t%s\tnaive pgbench -c %s tps\t%s\t%s\tratio>=%s\t%s\n' \
+    "$conns" "$p_holds" "$naive_c" "$naive_tps" "$p_ratio" "$pg_goal" "$p_verdict"
+} >"$tmp/results.tsv"
 {
   echo "bench/flash-sale.sh: flash sale on one tier, POST /api/holds over HTTP, durable"
   echo
@@ -588,6 +601,8 @@ race_failed=0
 } >"$tmp/report.txt"
 mkdir -p "$(dirname "$out")"
 cp "$tmp/report.txt" "$out"
+mkdir -p "$(dirname "$tsv")"
+cp "$tmp/results.tsv" "$tsv"
 cat "$out"
 echo "(written to $out)"
 [ "$race_failed" = 0 ] || exit 1

@@ -23,6 +23,8 @@
 #   BX_BENCH_SERVER_CPUS   taskset CPU list for BOTH servers (default 0; "" = no pinning)
 #   BX_BENCH_CLIENT_CPUS   taskset CPU list for wrk (default 1; "" = no pinning)
 #   BX_BENCH_OUT           Markdown report (default bench/out/http.md)
+#   BX_BENCH_TSV           machine-readable results for bench/report.sh (default bench/out/http.tsv):
+#                          metric, value, anchor, anchor value, ratio, goal, verdict per line
 # With 2 CPUs the default gives each server one CPU and wrk the other, so the servers compete
 # with the load generator on neither side and are measured on exactly the same CPU budget.
 # Everything listens on 127.0.0.1 only; every process started here is killed on exit.
@@ -45,6 +47,7 @@ else
   client_cpus=${BX_BENCH_CLIENT_CPUS-}
 fi
 out=${BX_BENCH_OUT:-$repo/bench/out/http.md}
+tsv=${BX_BENCH_TSV:-$repo/bench/out/http.tsv}
 goal=0.8
 ready_timeout_s=10
 stop_timeout_s=5
@@ -268,6 +271,7 @@ mkdir -p "$(dirname "$out")"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 } >"$tmp/report.md"
 cat "$tmp/report.md"
+printf '# metric\tvalue\tanchor\tanchor_value\tratio\tgoal\tverdict\n' >"$tmp/results.tsv"
 
 min_ratio=""
 min_at=""
@@ -302,9 +306,15 @@ for c in "${conns[@]}"; do
     min_ratio=$ratio
     min_at=$c
   fi
+  point_verdict=PASS
   if awk -v r="$ratio" -v g="$goal" 'BEGIN { exit !(r < g) }'; then
     below+=("$c ($ratio)")
+    point_verdict=SHORT
   fi
+  printf 'GET /healthz req/s, %s connections\t%s\tnginx return 200\t%s\t%s\tratio>=%s\t%s\n' \
+    "$c" "$o" "$n" "$ratio" "$goal" "$point_verdict" >>"$tmp/results.tsv"
+  printf 'GET /healthz req per server CPU-second, %s connections\t%s\tnginx return 200\t%s\t%s\t-\tINFO\n' \
+    "$c" "$oc" "$nc" "$cpu_ratio" >>"$tmp/results.tsv"
 done
 
 if [ "${#below[@]}" = 0 ]; then
@@ -317,4 +327,6 @@ fi
   echo "$verdict"
 } | tee -a "$tmp/report.md"
 cp "$tmp/report.md" "$out"
+mkdir -p "$(dirname "$tsv")"
+cp "$tmp/results.tsv" "$tsv"
 echo "(written to $out)"

@@ -17,7 +17,8 @@
 # Environment: BX_BENCH_PDFS (default 400), BX_BENCH_ORDERS (default 100), BX_BENCH_DURATION
 # (default 10s), BX_BENCH_CONNECTIONS (default "16 64"), BX_BENCH_SERVER_CPUS (default 0 with 2+
 # CPUs; "" = no pinning), BX_BENCH_CLIENT_CPUS (default 1), BX_BENCH_OUT (default
-# bench/out/tickets.md). Loopback only; everything started is stopped on exit.
+# bench/out/tickets.md), BX_BENCH_TSV (machine-readable results for bench/report.sh, default
+# bench/out/tickets.tsv). Loopback only; everything started is stopped on exit.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +32,7 @@ duration=${BX_BENCH_DURATION:-10s}
 dur_s=$(awk -v d="$duration" 'BEGIN { print (d ~ /m$/ ? d * 60 : d + 0) }') # "10s", "15", "1m"
 read -r -a conns <<<"${BX_BENCH_CONNECTIONS:-16 64}"
 out=${BX_BENCH_OUT:-$repo/bench/out/tickets.md}
+tsv=${BX_BENCH_TSV:-$repo/bench/out/tickets.tsv}
 die() { echo "bench/tickets.sh: $*" >&2; exit 1; }
 [ -x "$tg" ] || die "no $tg (cmake --build $build)"
 [ -x "$users" ] || die "no $users (cmake --build $build)"
@@ -163,6 +165,18 @@ mkdir -p "$(dirname "$out")"
   echo "| end to end, file store + LMDB, 1 worker ($want PDFs) | $e2e_rate | | | $(awk -v a="$e2e_rate" -v b="$latin_rate" 'BEGIN { printf "%.2f of render-only", a / b }') |"
   echo
   verdict=$(awk -v r="$latin_rate" 'BEGIN { print (r >= 80 ? "PASS" : "FAIL") }')
+  {
+    printf '# metric\tvalue\tanchor\tanchor_value\tratio\tgoal\tverdict\n'
+    j=$latin
+    printf 'render PDFs per CPU-second, Latin holder\t%s\tstraightforward libharu\t%s\t%s\tvalue>=80\t%s\n' \
+      "$latin_rate" "$(json_num naive_pdfs_per_cpu_s <<<"$j")" "$(json_num ratio <<<"$j")" \
+      "${verdict/FAIL/SHORT}"
+    j=$cjk
+    printf 'render PDFs per CPU-second, CJK holder\t%s\tstraightforward libharu\t%s\t%s\t-\tINFO\n' \
+      "$(json_num pdfs_per_cpu_s <<<"$j")" "$(json_num naive_pdfs_per_cpu_s <<<"$j")" "$(json_num ratio <<<"$j")"
+    printf 'end-to-end PDFs per CPU-second, file store + LMDB, 1 worker\t%s\trender only, Latin\t%s\t%s\t-\tINFO\n' \
+      "$e2e_rate" "$latin_rate" "$(awk -v a="$e2e_rate" -v b="$latin_rate" 'BEGIN { printf "%.2f", a / b }')"
+  } >"$tmp/results.tsv"
   echo "Goal >= 80 PDFs per CPU-second (Latin, render-only): **$verdict** ($latin_rate)."
   echo
   echo "## Check-ins vs /healthz (wrk -t2 -d $duration, keep-alive, same server)"
@@ -186,10 +200,14 @@ for c in "${conns[@]}"; do
   cpu_ratio=$(awk -v a="$ck_cpu" -v b="$hz_cpu" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   echo "| $c | $ck | $hz_rps | $ratio | $ck_cpu | $hz_cpu | $cpu_ratio |" >>"$out"
   echo "connections $c: check-ins $ck req/s, healthz $hz_rps req/s, ratio $ratio (CPU $cpu_ratio)" >&2
+  printf 'POST /api/checkins req/s, %s connections\t%s\tGET /healthz, same server\t%s\t%s\t-\tINFO\n' \
+    "$c" "$ck" "$hz_rps" "$ratio" >>"$tmp/results.tsv"
 done
 {
   echo
   echo "All check-ins after the first answer already_used: Ed25519 verify, a kv read of the"
   echo "ticket, a conditional create that conflicts and a kv read of the first check-in (LMDB)."
 } >>"$out"
+mkdir -p "$(dirname "$tsv")"
+cp "$tmp/results.tsv" "$tsv"
 cat "$out"

@@ -10,7 +10,9 @@
 #     reported as logins/s with those limits.
 #   bench/users.sh [BUILD_DIR]    (default build/release)
 # Environment: BX_BENCH_DURATION (default 10s), BX_BENCH_CONNECTIONS (default "64 256"),
-# BX_BENCH_OUT (default bench/out/users.md). Loopback only; everything started is stopped on exit.
+# BX_BENCH_OUT (default bench/out/users.md), BX_BENCH_TSV (machine-readable results for
+# bench/report.sh, default bench/out/users.tsv). Loopback only; everything started is stopped on
+# exit.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +22,7 @@ bin="$build/bin/boxoffice-users"
 duration=${BX_BENCH_DURATION:-10s}
 read -r -a conns <<<"${BX_BENCH_CONNECTIONS:-64 256}"
 out=${BX_BENCH_OUT:-$repo/bench/out/users.md}
+tsv=${BX_BENCH_TSV:-$repo/bench/out/users.tsv}
 hash_concurrency=${BOXOFFICE_USERS_HASH_CONCURRENCY:-4}
 die() { echo "bench/users.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no $bin (make build)"
@@ -62,11 +65,14 @@ mkdir -p "$(dirname "$out")"
   echo "| connections | GET /api/users/me req/s | GET /healthz req/s | ratio |"
   echo "|---:|---:|---:|---:|"
 } >"$out"
+printf '# metric\tvalue\tanchor\tanchor_value\tratio\tgoal\tverdict\n' >"$tmp/results.tsv"
 for c in "${conns[@]}"; do
   me=$(wrk -t2 -c "$c" -d "$duration" -H "Authorization: Bearer $token" "$base/api/users/me" | rps)
   hz=$(wrk -t2 -c "$c" -d "$duration" "$base/healthz" | rps)
   ratio=$(awk -v a="$me" -v b="$hz" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   echo "| $c | $me | $hz | $ratio |" >>"$out"
+  printf 'GET /api/users/me req/s, %s connections\t%s\tGET /healthz, same server\t%s\t%s\t-\tINFO\n' \
+    "$c" "$me" "$hz" "$ratio" >>"$tmp/results.tsv"
   echo "connections $c: me $me req/s, healthz $hz req/s, ratio $ratio" >&2
 done
 
@@ -83,4 +89,8 @@ logins=$(wrk -t2 -c 8 -d "$duration" -s "$tmp/login.lua" "$base/api/sessions" | 
   echo "offline guesser pays per guess."
 } >>"$out"
 echo "log-in: $logins logins/s" >&2
+printf 'POST /api/sessions logins/s, 8 connections (Argon2id-bound by design)\t%s\t-\t-\t-\t-\tINFO\n' \
+  "$logins" >>"$tmp/results.tsv"
+mkdir -p "$(dirname "$tsv")"
+cp "$tmp/results.tsv" "$tsv"
 cat "$out"

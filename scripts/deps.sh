@@ -19,10 +19,11 @@ run_pkgs=(
 # on a port of its own; the `postgres` user it creates runs them when the tests run as root.
 # poppler-utils and zbar-tools read rendered tickets back (pdftotext, pdftoppm, zbarimg);
 # chromium runs the UI tests; yamllint and shellcheck lint deploy/ and scripts; clang builds the
-# libFuzzer targets; patchelf and zip package the ticket Lambda (deploy.validate checks it).
+# libFuzzer targets; patchelf and zip package the ticket Lambda (deploy.validate checks it);
+# redis-server is make bench's in-memory reference.
 test_pkgs=(
   libcmocka-dev clang-format nginx-light wrk procps iproute2 postgresql
-  poppler-utils zbar-tools chromium yamllint shellcheck clang patchelf zip
+  poppler-utils zbar-tools chromium yamllint shellcheck clang patchelf zip redis-server
 )
 
 pkgs=("${run_pkgs[@]}")

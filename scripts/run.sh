@@ -38,6 +38,7 @@ export BOXOFFICE_BOOKING_DB=${BOXOFFICE_BOOKING_DB:-sqlite:$var/booking.db}
 export BOXOFFICE_OBJECTS=${BOXOFFICE_OBJECTS:-file:$var/objects}
 export BOXOFFICE_TICKETGEN_STORE=${BOXOFFICE_TICKETGEN_STORE:-lmdb:$var/ticketgen}
 export BOXOFFICE_TICKET_KEYS=${BOXOFFICE_TICKET_KEYS:-$var/keys/tickets}
+export BOXOFFICE_ANALYTICS_DB=${BOXOFFICE_ANALYTICS_DB:-sqlite:$var/analytics.db}
 export BOXOFFICE_CATALOG_SEED_DEMO=${BOXOFFICE_CATALOG_SEED_DEMO:-1}
 # Every service learns logouts from the users service's revocation feed.
 export BOXOFFICE_REVOCATIONS_URL=${BOXOFFICE_REVOCATIONS_URL:-$BOXOFFICE_USERS_URL/api/auth/revocations}
