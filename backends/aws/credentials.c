@@ -296,19 +296,6 @@ static int element(const char *doc, size_t len, const char *name, const char **t
     return 1;
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Decodes XML text src[0, n) (the five named entities and numeric character references) into
  * out, NUL-terminated; false when malformed, when a reference is not printable ASCII (nothing
  * we read may hold anything else), or when it needs more than out_size - 1 bytes. */
@@ -348,7 +335,7 @@ static bool xml_unescape(const char *src, size_t n, char *out, size_t out_size, 
                 }
                 uint32_t cp = 0;
                 for (size_t k = first; k < ref_len - 1; k++) {
-                    int v = hex ? hex_value(ref[k])
+                    int v = hex ? bx_hex_value(ref[k])
                                 : (ref[k] >= '0' && ref[k] <= '9' ? ref[k] - '0' : -1);
                     if (v < 0) {
                         return false;

@@ -26,22 +26,22 @@
 #include "boxoffice/log.h"
 #include "kv/internal.h"
 
-#define DDB_CONNECT_TIMEOUT_MS      2000
-#define DDB_TIMEOUT_MS              5000 /* per attempt, connect included */
-#define DDB_CALL_BUDGET_MS          8000 /* all attempts of one call, backoff included */
-#define DDB_ATTEMPTS_MAX            3
-#define DDB_BACKOFF_BASE_MS         25
-#define DDB_BACKOFF_MAX_MS          500
-#define DDB_HANDLES_IDLE_MAX        32 /* curl handles kept for their open connections */
-#define DDB_RESPONSE_MAX_BYTES      (1024 * 1024)
-#define DDB_PUT_ROUNDS_MAX          4 /* a put of mode ANY over an item that keeps expiring */
-#define DDB_TABLE_POLL_MS           100
-#define DDB_TABLE_MIN_BYTES         3
-#define DDB_TABLE_MAX_BYTES         255
-#define DDB_REGION_MAX_BYTES        32
-#define DDB_NUMBER_MAX_BYTES        24
-#define DDB_TOKEN_HEADER            "x-amz-security-token: "
-#define DDB_API                     "DynamoDB_20120810"
+#define DDB_CONNECT_TIMEOUT_MS 2000
+#define DDB_TIMEOUT_MS         5000 /* per attempt, connect included */
+#define DDB_CALL_BUDGET_MS     8000 /* all attempts of one call, backoff included */
+#define DDB_ATTEMPTS_MAX       3
+#define DDB_BACKOFF_BASE_MS    25
+#define DDB_BACKOFF_MAX_MS     500
+#define DDB_HANDLES_IDLE_MAX   32 /* curl handles kept for their open connections */
+#define DDB_RESPONSE_MAX_BYTES (1024 * 1024)
+#define DDB_PUT_ROUNDS_MAX     4 /* a put of mode ANY over an item that keeps expiring */
+#define DDB_TABLE_POLL_MS      100
+#define DDB_TABLE_MIN_BYTES    3
+#define DDB_TABLE_MAX_BYTES    255
+#define DDB_REGION_MAX_BYTES   32
+#define DDB_NUMBER_MAX_BYTES   24
+#define DDB_TOKEN_HEADER       "x-amz-security-token: "
+#define DDB_API                "DynamoDB_20120810"
 
 /* Flags of one call. */
 #define CALL_IDEMPOTENT 1u /* may be repeated after a timeout or a 5xx */

@@ -114,19 +114,6 @@ enum bx_err bx_kv_check_put(const char *key, const void *value, size_t len,
     return BX_INVALID_FIELD;
 }
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Decodes src[0, n) into out (NUL-terminated); -1 when it does not fit or is malformed. */
 static int decode(const char *src, size_t n, char *out, size_t out_size) {
     size_t o = 0;
@@ -136,8 +123,8 @@ static int decode(const char *src, size_t n, char *out, size_t out_size) {
             if (i + 2 >= n) {
                 return -1;
             }
-            int hi = hex_digit(src[i + 1]);
-            int lo = hex_digit(src[i + 2]);
+            int hi = bx_hex_value(src[i + 1]);
+            int lo = bx_hex_value(src[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) { /* %00 would cut the value short */
                 return -1;
             }

@@ -29,27 +29,27 @@
 #include "kv/internal.h" /* bx_kv_query_next: the URL query parser the backends share */
 #include "objects/internal.h"
 
-#define S3_CONNECT_TIMEOUT_MS      2000
-#define S3_TIMEOUT_MS              5000 /* per attempt, before time for the bytes themselves */
-#define S3_BYTES_PER_MS            1024 /* ~1 MiB/s: the slowest rate an attempt's timeout allows */
-#define S3_LOW_SPEED_BYTES         1024 /* an attempt slower than this for S3_LOW_SPEED_S is cut */
-#define S3_LOW_SPEED_S             10
-#define S3_ATTEMPTS_MAX            3
-#define S3_BACKOFF_BASE_MS         25
-#define S3_BACKOFF_MAX_MS          500
-#define S3_HANDLES_IDLE_MAX        32 /* curl handles kept for their open connections */
-#define S3_ERROR_BODY_MAX_BYTES    (64 * 1024)
-#define S3_LIST_BODY_MAX_BYTES     (4 * 1024 * 1024)
-#define S3_LIST_ROUNDS_MAX         8 /* pages fetched by one list call that skips foreign keys */
-#define S3_PUT_MAX_BYTES           ((uint64_t)5 * 1024 * 1024 * 1024) /* S3's single-PUT limit */
-#define S3_HASH_CHUNK_BYTES        (256 * 1024)
-#define S3_BUCKET_MIN_BYTES        3
-#define S3_BUCKET_MAX_BYTES        63
-#define S3_REGION_MAX_BYTES        32
-#define S3_TOKEN_HEADER            "x-amz-security-token: "
-#define S3_BASE_MAX_BYTES          (BX_KV_QUERY_VALUE_MAX_BYTES + S3_BUCKET_MAX_BYTES + 64)
-#define S3_URL_MAX_BYTES           (S3_BASE_MAX_BYTES + 3 * 2 * BX_OBJECT_KEY_MAX_BYTES + 128)
-#define S3_EMPTY_SHA256            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define S3_CONNECT_TIMEOUT_MS   2000
+#define S3_TIMEOUT_MS           5000 /* per attempt, before time for the bytes themselves */
+#define S3_BYTES_PER_MS         1024 /* ~1 MiB/s: the slowest rate an attempt's timeout allows */
+#define S3_LOW_SPEED_BYTES      1024 /* an attempt slower than this for S3_LOW_SPEED_S is cut */
+#define S3_LOW_SPEED_S          10
+#define S3_ATTEMPTS_MAX         3
+#define S3_BACKOFF_BASE_MS      25
+#define S3_BACKOFF_MAX_MS       500
+#define S3_HANDLES_IDLE_MAX     32 /* curl handles kept for their open connections */
+#define S3_ERROR_BODY_MAX_BYTES (64 * 1024)
+#define S3_LIST_BODY_MAX_BYTES  (4 * 1024 * 1024)
+#define S3_LIST_ROUNDS_MAX      8 /* pages fetched by one list call that skips foreign keys */
+#define S3_PUT_MAX_BYTES        ((uint64_t)5 * 1024 * 1024 * 1024) /* S3's single-PUT limit */
+#define S3_HASH_CHUNK_BYTES     (256 * 1024)
+#define S3_BUCKET_MIN_BYTES     3
+#define S3_BUCKET_MAX_BYTES     63
+#define S3_REGION_MAX_BYTES     32
+#define S3_TOKEN_HEADER         "x-amz-security-token: "
+#define S3_BASE_MAX_BYTES       (BX_KV_QUERY_VALUE_MAX_BYTES + S3_BUCKET_MAX_BYTES + 64)
+#define S3_URL_MAX_BYTES        (S3_BASE_MAX_BYTES + 3 * 2 * BX_OBJECT_KEY_MAX_BYTES + 128)
+#define S3_EMPTY_SHA256         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct s3 {
     char bucket[S3_BUCKET_MAX_BYTES + 1];
@@ -848,19 +848,6 @@ static enum bx_err s3_del(void *ctx, const char *key, struct bx_error *err) {
     return e == BX_NOT_FOUND ? BX_OK : e; /* S3 says 204 either way; others may say 404 */
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Appends code point cp as UTF-8; false when it does not fit or is not a character. */
 static bool put_utf8(char *out, size_t size, size_t *o, uint32_t cp) {
     unsigned char b[4];
@@ -935,8 +922,8 @@ static bool decode_key(const char *src, size_t n, bool url_encoded, char *out, s
             uint32_t cp = 0;
             size_t digits = 0;
             for (size_t k = i + (hex ? 3 : 2); k < i + ent_len - 1; k++, digits++) {
-                int v =
-                    hex ? hex_value(src[k]) : (src[k] >= '0' && src[k] <= '9' ? src[k] - '0' : -1);
+                int v = hex ? bx_hex_value(src[k])
+                            : (src[k] >= '0' && src[k] <= '9' ? src[k] - '0' : -1);
                 if (v < 0) {
                     return false;
                 }
@@ -956,8 +943,8 @@ static bool decode_key(const char *src, size_t n, bool url_encoded, char *out, s
     for (size_t i = 0; i < o; i++) {
         char c = out[i];
         if (c == '%') {
-            int hi = i + 2 < o ? hex_value(out[i + 1]) : -1;
-            int lo = i + 2 < o ? hex_value(out[i + 2]) : -1;
+            int hi = i + 2 < o ? bx_hex_value(out[i + 1]) : -1;
+            int lo = i + 2 < o ? bx_hex_value(out[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 return false;
             }

@@ -70,6 +70,9 @@ bool bx_tz_name_valid(const char *zone);
 int bx_base64url_decode(unsigned char *out, size_t cap, const char *in, size_t len,
                         size_t *out_len);
 
+/* The value of a hexadecimal digit (either case), -1 for any other character. */
+int bx_hex_value(char c);
+
 /* Parses a whole decimal integer in [min, max]; returns 0 on success, -1 otherwise. */
 int bx_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 

@@ -28,19 +28,6 @@
 #define API_FAILURES_MAX  8 /* consecutive runtime API failures before giving up */
 #define BACKOFF_BASE_MS   100
 
-static int hex(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 bool tg_s3_key_decode(const char *in, char *out, size_t size) {
     size_t o = 0;
     for (const char *p = in; *p; p++) {
@@ -48,7 +35,7 @@ bool tg_s3_key_decode(const char *in, char *out, size_t size) {
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int h = hex(p[1]), l = h >= 0 ? hex(p[2]) : -1;
+            int h = bx_hex_value(p[1]), l = h >= 0 ? bx_hex_value(p[2]) : -1;
             if (l < 0) {
                 return false;
             }
