@@ -51,5 +51,11 @@ bench: export BX_BENCH_MAKE_START := $(shell date +%s)
 bench: build test-deps
 	@bench/report.sh $(RELEASE_DIR)
 
+# The soak test (docs/soak.md): a flash sale through the gateway with kill -9s, a PostgreSQL stop,
+# a broker outage and a slow disk, then the invariant checker; report in build/soak-report.md.
+.PHONY: soak
+soak: build test-deps
+	@tests/soak/soak.sh $(RELEASE_DIR)
+
 clean:
 	rm -rf build

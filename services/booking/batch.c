@@ -307,7 +307,10 @@ static enum bx_err do_hold(struct bx_db_tx *tx, struct batch *b, struct booking_
         return BX_OK;
     }
     struct booking_tier *t = &s->t;
-    if (t->sold + t->held + s->held_delta + op->quantity > t->capacity && !s->swept) {
+    /* seats taken so far: the locked counts plus what this batch did (a confirm earlier in the
+     * batch moved seats from held to sold: both deltas count) */
+    int64_t taken = t->sold + s->sold_delta + t->held + s->held_delta;
+    if (taken + op->quantity > t->capacity && !s->swept) {
         int64_t freed = 0;
         s->swept = true;
         if ((e = booking_expire_tier(tx, op->event_id, op->tier_id, now, 100000, &freed, err)) !=
@@ -317,7 +320,8 @@ static enum bx_err do_hold(struct bx_db_tx *tx, struct batch *b, struct booking_
         t->held -= freed;
         b->wrote = b->wrote || freed > 0;
     }
-    if (t->sold + t->held + s->held_delta + op->quantity > t->capacity) {
+    taken = t->sold + s->sold_delta + t->held + s->held_delta;
+    if (taken + op->quantity > t->capacity) {
         op_fail(op, BX_SOLD_OUT, "quantity", "Not enough seats are left in this tier.");
         return BX_OK;
     }

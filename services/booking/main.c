@@ -42,7 +42,7 @@ static const struct bx_config_var config[] = {
     {"BOXOFFICE_BOOKING_BATCH_MAX", BX_CFG_INT, "256",
      "most requests answered by one transaction (group commit)", 1, 4096, NULL, &booking.batch_max},
     {"BOXOFFICE_BOOKING_BATCH_WAIT_US", BX_CFG_INT, "1000",
-     "microseconds a batch waits for more requests once one arrived", 0, 20000, NULL,
+     "microseconds a batch waits for more requests once one arrived", 0, 1000000, NULL,
      &booking.batch_wait_us},
     {"BOXOFFICE_BOOKING_SWEEP_MS", BX_CFG_INT, "1000", "milliseconds between expired-hold sweeps",
      50, 60000, NULL, &booking.sweep_ms},

@@ -555,12 +555,16 @@ static void test_user_cap(void) {
 struct submit {
     const char *path, *token, *header, *body;
     pthread_barrier_t *start;
+    int delay_ms; /* after the barrier: to order requests inside one batch window */
     struct harness_res res;
 };
 
 static void *submit_main(void *arg) {
     struct submit *s = arg;
     pthread_barrier_wait(s->start);
+    if (s->delay_ms > 0) {
+        usleep((useconds_t)s->delay_ms * 1000);
+    }
     s->res = call_h("POST", s->path, s->token, s->header, s->body);
     return NULL;
 }
@@ -923,6 +927,63 @@ static void test_race(void) {
           "availability: all held, none over");
 }
 
+/* Phase 3 (booking collects each batch for 300 ms): a full tier, then a confirm of one of its
+ * holds and a new hold sent together, in one batch. The confirm moves seats from held to sold,
+ * which frees none. (Counting only the held side once let the hold through, and the CHECK
+ * constraint refused the whole batch: 503 for both.) */
+static void test_mixed_batch(void) {
+    struct event_ids ev2;
+    CHECK(make_event(&ev2, "Batch Night", NULL, 0, 2, 3, true), "event for the mixed batch");
+    char hold_id[64] = "";
+    struct harness_res h1 = hold(customer_a, &ev2, STD, 1), h2 = hold(customer_b, &ev2, STD, 1);
+    CHECK(h1.status == 201 && h2.status == 201, "the 2 seats are held");
+    copy_id(hold_id, h1.body);
+    harness_res_drop(&h1);
+    harness_res_drop(&h2);
+    char confirm[160], extra[200];
+    snprintf(confirm, sizeof confirm, "{\"hold_id\":\"%s\"}", hold_id);
+    snprintf(extra, sizeof extra, "{\"event_id\":\"%s\",\"tier_id\":\"%s\",\"quantity\":1}", ev2.id,
+             ev2.tier[STD]);
+    int conf_ok = 0, hold_sold_out = 0, unavailable = 0;
+    for (int round = 0; round < 3; round++) {
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 2);
+        char key[64];
+        snprintf(key, sizeof key, "Idempotency-Key: mixed-%d", round);
+        struct submit pair[2] = {
+            {.path = "/api/orders",
+             .token = customer_a,
+             .header = key,
+             .body = confirm,
+             .start = &go},
+            /* the confirm first in the batch, the hold 100 ms later, inside its window */
+            {.path = "/api/holds",
+             .token = customer_b,
+             .body = extra,
+             .start = &go,
+             .delay_ms = 100}};
+        pthread_t pt[2];
+        for (int i = 0; i < 2; i++) {
+            pthread_create(&pt[i], NULL, submit_main, &pair[i]);
+        }
+        for (int i = 0; i < 2; i++) {
+            pthread_join(pt[i], NULL);
+            unavailable += pair[i].res.status == 503;
+        }
+        conf_ok += pair[0].res.status == 201 ||
+                   harness_err_is(&pair[0].res, 409, "conflict", NULL); /* confirmed in round 0 */
+        hold_sold_out += harness_err_is(&pair[1].res, 409, "sold_out", NULL);
+        harness_res_drop(&pair[0].res);
+        harness_res_drop(&pair[1].res);
+        pthread_barrier_destroy(&go);
+    }
+    CHECK(unavailable == 0 && conf_ok == 3 && hold_sold_out == 3,
+          "a confirm and a hold on a full tier in one batch: the order, sold_out, no 503 "
+          "(%d confirms, %d sold_out, %d x 503)",
+          conf_ok, hold_sold_out, unavailable);
+    CHECK(seats_are(&ev2, STD, 2, 1, 1), "the tier: 1 sold, 1 held, none over");
+}
+
 /* ---- what catalog changes reaches booking ---- */
 
 static long patch_capacity(const struct event_ids *ev, int tier, int capacity, const char **code) {
@@ -1006,6 +1067,8 @@ struct booking_proc {
     pid_t pid;
 };
 
+static const char *booking_extra_env = "BOXOFFICE_LOG_LEVEL=warn"; /* phase 3: batch window */
+
 static bool booking_start(struct booking_proc *b, int ttl_s) {
     char e0[64], e1[300], e2[80], e3[64], e4[400];
     /* order documents go next to the keys, in the test's directory */
@@ -1025,6 +1088,7 @@ static bool booking_start(struct booking_proc *b, int ttl_s) {
                          "BOXOFFICE_BOOKING_SWEEP_MS=200",
                          "BOXOFFICE_BOOKING_SYNC_MS=200",
                          "BOXOFFICE_LOG_LEVEL=warn",
+                         booking_extra_env,
                          NULL};
     b->pid = harness_spawn(b->bin, env, b->log);
     return harness_wait_ok(booking_port, "/readyz", 30000);
@@ -1189,6 +1253,13 @@ int main(int argc, char **argv) {
         if (up) {
             test_durability_check(&dur, hold_id, order_id);
             test_expiry();
+        }
+        int stopped = harness_stop(b.pid, SIGTERM, 20000);
+        booking_extra_env = "BOXOFFICE_BOOKING_BATCH_WAIT_US=300000";
+        up = stopped != -1 && booking_start(&b, HOLD_TTL_LONG_S);
+        CHECK(up, "booking restarts collecting each batch for 300 ms");
+        if (up) {
+            test_mixed_batch();
         }
     }
     int st = harness_stop(b.pid, SIGTERM, 20000);
