@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +21,8 @@
 
 #include "boxoffice/base.h"
 #include "boxoffice/httpc.h"
+
+extern char **environ;
 
 int harness_failures;
 static int passes;
@@ -361,4 +364,140 @@ pid_t harness_dynalite(const char *node, const char *script, const char *log_pat
 int harness_finish(const char *name) {
     printf("%s: %d passed, %d failed\n", name, passes, harness_failures);
     return harness_failures ? 1 : 0;
+}
+
+/* ---- a whole stack through scripts/run.sh (what make run starts), for end-to-end tests ---- */
+
+const char *const harness_stack_names[HS_N] = {"frontend",  "catalog",   "users",   "booking",
+                                               "ticketgen", "analytics", "devkafka"};
+static const char *const hs_env[HS_N] = {"FRONTEND",  "CATALOG",   "USERS",   "BOOKING",
+                                         "TICKETGEN", "ANALYTICS", "DEVKAFKA"};
+
+bool harness_file_has(const char *path, const char *needle) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL) {
+        found = strstr(line, needle) != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+void harness_stack_logs(const struct harness_stack *s, int lines) {
+    printf("--- launcher output (%s)\n", s->launcher_log);
+    harness_tail(s->launcher_log, 30);
+    for (int i = 0; i < HS_N; i++) {
+        char p[400];
+        snprintf(p, sizeof p, "%s/log/%s.log", s->var_dir, harness_stack_names[i]);
+        printf("--- %s\n", p);
+        harness_tail(p, lines);
+    }
+}
+
+bool harness_stack_start(struct harness_stack *s, const char *name, const char *build_dir,
+                         const char *src_dir) {
+    snprintf(s->var_dir, sizeof s->var_dir, "/tmp/bx-%s-XXXXXX", name);
+    BX_ASSERT(mkdtemp(s->var_dir) != NULL);
+    snprintf(s->launcher_log, sizeof s->launcher_log, "%s/launcher.out", s->var_dir);
+    for (int i = 0; i < HS_N; i++) {
+        s->ports[i] = harness_free_port();
+    }
+    s->launcher = fork();
+    BX_ASSERT(s->launcher >= 0);
+    if (s->launcher == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* the launcher stops everything if the test dies */
+        /* nothing of the caller's BOXOFFICE_* configuration may leak into the stack */
+        for (bool again = true; again;) {
+            again = false;
+            for (char **e = environ; *e != NULL; e++) {
+                if (strncmp(*e, "BOXOFFICE_", 10) == 0) {
+                    char var_name[256];
+                    size_t n = strcspn(*e, "=");
+                    bx_strlcpy(var_name, *e, n + 1 < sizeof var_name ? n + 1 : sizeof var_name);
+                    unsetenv(var_name);
+                    again = true;
+                    break;
+                }
+            }
+        }
+        char v[400];
+        for (int i = 0; i < HS_N; i++) {
+            char var[64];
+            snprintf(var, sizeof var, "BOXOFFICE_%s_PORT", hs_env[i]);
+            snprintf(v, sizeof v, "%u", (unsigned)s->ports[i]);
+            setenv(var, v, 1);
+        }
+        setenv("BOXOFFICE_VAR", s->var_dir, 1);
+        setenv("BOXOFFICE_RATE_LIMIT_RPS", "0", 1);
+        setenv("BOXOFFICE_CATALOG_SEED_DEMO", "0", 1);
+        setenv("BOXOFFICE_START_TIMEOUT_S", "200", 1);
+        setenv("BOXOFFICE_LOG_LEVEL", "info", 1);
+        int fd = open(s->launcher_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        if (chdir(src_dir) != 0) {
+            _exit(126);
+        }
+        char script[600];
+        snprintf(script, sizeof script, "%s/scripts/run.sh", src_dir);
+        execl("/bin/bash", "bash", script, build_dir, (char *)NULL);
+        _exit(127);
+    }
+    int64_t deadline = bx_now_mono_ms() + HARNESS_STACK_START_MS;
+    while (bx_now_mono_ms() < deadline) {
+        if (harness_file_has(s->launcher_log, "boxoffice: ready")) {
+            return true;
+        }
+        int st;
+        if (waitpid(s->launcher, &st, WNOHANG) == s->launcher) {
+            s->launcher = -1;
+            printf("the launcher exited during start (status %d)\n", st);
+            return false;
+        }
+        usleep(200 * 1000);
+    }
+    printf("the stack was not ready within %d s\n", HARNESS_STACK_START_MS / 1000);
+    return false;
+}
+
+bool harness_stack_stop(struct harness_stack *s) {
+    if (s->launcher <= 0) {
+        return false;
+    }
+    int st = harness_stop(s->launcher, SIGTERM, HARNESS_STACK_STOP_MS);
+    s->launcher = -1;
+    if (st == -1) { /* last resort: every service the launcher recorded */
+        char run[300];
+        snprintf(run, sizeof run, "%s/run", s->var_dir);
+        DIR *d = opendir(run);
+        for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
+            char p[600], buf[32] = "";
+            snprintf(p, sizeof p, "%s/%s", run, de->d_name);
+            FILE *f = de->d_name[0] != '.' ? fopen(p, "r") : NULL;
+            if (f != NULL && fgets(buf, sizeof buf, f) != NULL && strtol(buf, NULL, 10) > 1) {
+                kill((pid_t)strtol(buf, NULL, 10), SIGKILL);
+            }
+            if (f != NULL) {
+                fclose(f);
+            }
+        }
+        if (d != NULL) {
+            closedir(d);
+        }
+    }
+    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+void harness_stack_remove(const struct harness_stack *s) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->var_dir);
+    if (system(cmd) != 0) {
+        printf("could not remove %s\n", s->var_dir);
+    }
 }

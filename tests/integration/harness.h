@@ -80,6 +80,39 @@ const char *harness_str(json_t *o, const char *key);
 /* The answer is the JSON error {code} with this status (and field, unless field is NULL). */
 bool harness_err_is(const struct harness_res *r, long status, const char *code, const char *field);
 
+/* A whole stack started by scripts/run.sh BUILD_DIR (as make run does) on free ports in a
+ * temporary BOXOFFICE_VAR, with none of the caller's BOXOFFICE_* settings and the rate limit off;
+ * its gateway is ports[HS_FRONTEND], the admin's password in <var_dir>/admin-password. */
+#define HARNESS_STACK_START_MS 240000 /* seven sanitizer builds starting on two shared cores */
+#define HARNESS_STACK_STOP_MS  60000
+enum harness_svc {
+    HS_FRONTEND,
+    HS_CATALOG,
+    HS_USERS,
+    HS_BOOKING,
+    HS_TICKETGEN,
+    HS_ANALYTICS,
+    HS_DEVKAFKA,
+    HS_N
+};
+extern const char *const harness_stack_names[HS_N]; /* "frontend", ...: their log names */
+struct harness_stack {
+    char var_dir[256], launcher_log[320];
+    uint16_t ports[HS_N];
+    pid_t launcher;
+};
+/* true once the launcher printed "boxoffice: ready" (bounded by HARNESS_STACK_START_MS). */
+bool harness_stack_start(struct harness_stack *s, const char *name, const char *build_dir,
+                         const char *src_dir);
+/* SIGTERM to the launcher, which stops every service; true when all exited 0 (else every
+ * recorded service is killed). */
+bool harness_stack_stop(struct harness_stack *s);
+/* Prints the launcher's output and the last lines of every service's log. */
+void harness_stack_logs(const struct harness_stack *s, int lines);
+void harness_stack_remove(const struct harness_stack *s);
+/* True when some line of the file contains needle. */
+bool harness_file_has(const char *path, const char *needle);
+
 /* "N passed, M failed" summary; returns the process exit status. */
 int harness_finish(const char *name);
 

@@ -28,8 +28,6 @@
 #include "boxoffice/base.h"
 #include "harness.h"
 
-#define START_TIMEOUT_MS    240000 /* seven sanitizer builds starting on two shared cores */
-#define STOP_TIMEOUT_MS     60000
 #define READY_WAIT_MS       90000 /* tickets rendered, analytics caught up */
 #define REVOCATION_BOUND_MS 3000  /* API.md: a logged-out token is refused everywhere within 3 s */
 #define POLL_MS             200
@@ -38,157 +36,24 @@
 #define TOKEN_BYTES         (BX_TOKEN_MAX_BYTES + 64)
 #define PASSWORD            "authz-password-1"
 
-extern char **environ;
-
 /* ------------------------------------------------------------------ the stack (scripts/run.sh) */
 
-enum svc { FRONTEND, CATALOG, USERS, BOOKING, TICKETGEN, ANALYTICS, DEVKAFKA, N_SVC };
-static const char *const svc_env[N_SVC] = {"FRONTEND",  "CATALOG",   "USERS",   "BOOKING",
-                                           "TICKETGEN", "ANALYTICS", "DEVKAFKA"};
-static const char *const svc_log[N_SVC] = {"frontend",  "catalog",   "users",   "booking",
-                                           "ticketgen", "analytics", "devkafka"};
+enum svc {
+    FRONTEND = HS_FRONTEND,
+    CATALOG = HS_CATALOG,
+    USERS = HS_USERS,
+    BOOKING = HS_BOOKING,
+    TICKETGEN = HS_TICKETGEN,
+    ANALYTICS = HS_ANALYTICS,
+    DEVKAFKA = HS_DEVKAFKA,
+    N_SVC = HS_N
+};
+#define svc_log harness_stack_names
+static struct harness_stack stack = {.launcher = -1};
 
-static char var_dir[256], launcher_log[320];
-static uint16_t ports[N_SVC];
-static pid_t launcher = -1;
+static char *const var_dir = stack.var_dir;
+static uint16_t *const ports = stack.ports;
 static uint16_t gw; /* the gateway's port */
-
-static bool file_has(const char *path, const char *needle) {
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
-    }
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(f);
-    return found;
-}
-
-static void show_logs(void) {
-    printf("--- launcher output (%s)\n", launcher_log);
-    harness_tail(launcher_log, 30);
-    for (int s = 0; s < N_SVC; s++) {
-        char p[400];
-        snprintf(p, sizeof p, "%s/log/%s.log", var_dir, svc_log[s]);
-        printf("--- %s\n", p);
-        harness_tail(p, 15);
-    }
-}
-
-/* Starts scripts/run.sh BUILD_DIR with a clean BOXOFFICE_* environment of our own. */
-static bool stack_start(const char *build_dir, const char *src_dir) {
-    bx_strlcpy(var_dir, "/tmp/bx-authz-XXXXXX", sizeof var_dir);
-    BX_ASSERT(mkdtemp(var_dir) != NULL);
-    snprintf(launcher_log, sizeof launcher_log, "%s/launcher.out", var_dir);
-    for (int s = 0; s < N_SVC; s++) {
-        ports[s] = harness_free_port();
-    }
-    gw = ports[FRONTEND];
-    launcher = fork();
-    BX_ASSERT(launcher >= 0);
-    if (launcher == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* the launcher stops everything if the test dies */
-        /* nothing of the caller's BOXOFFICE_* configuration may leak into the stack */
-        for (bool again = true; again;) {
-            again = false;
-            for (char **e = environ; *e != NULL; e++) {
-                if (strncmp(*e, "BOXOFFICE_", 10) == 0) {
-                    char name[256];
-                    size_t n = strcspn(*e, "=");
-                    bx_strlcpy(name, *e, n + 1 < sizeof name ? n + 1 : sizeof name);
-                    unsetenv(name);
-                    again = true;
-                    break;
-                }
-            }
-        }
-        char v[400];
-        for (int s = 0; s < N_SVC; s++) {
-            char name[64];
-            snprintf(name, sizeof name, "BOXOFFICE_%s_PORT", svc_env[s]);
-            snprintf(v, sizeof v, "%u", (unsigned)ports[s]);
-            setenv(name, v, 1);
-        }
-        setenv("BOXOFFICE_VAR", var_dir, 1);
-        snprintf(v, sizeof v, "sqlite:%s/analytics.db", var_dir);
-        setenv("BOXOFFICE_ANALYTICS_DB", v, 1);
-        snprintf(v, sizeof v, "lmdb:%s/ticketgen", var_dir);
-        setenv("BOXOFFICE_TICKETGEN_STORE", v, 1);
-        snprintf(v, sizeof v, "%s/keys/tickets", var_dir);
-        setenv("BOXOFFICE_TICKET_KEYS", v, 1);
-        setenv("BOXOFFICE_RATE_LIMIT_RPS", "0", 1);
-        setenv("BOXOFFICE_CATALOG_SEED_DEMO", "0", 1);
-        setenv("BOXOFFICE_START_TIMEOUT_S", "200", 1);
-        setenv("BOXOFFICE_LOG_LEVEL", "info", 1);
-        int fd = open(launcher_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        if (chdir(src_dir) != 0) {
-            _exit(126);
-        }
-        char script[600];
-        snprintf(script, sizeof script, "%s/scripts/run.sh", src_dir);
-        execl("/bin/bash", "bash", script, build_dir, (char *)NULL);
-        _exit(127);
-    }
-    int64_t deadline = bx_now_mono_ms() + START_TIMEOUT_MS;
-    while (bx_now_mono_ms() < deadline) {
-        if (file_has(launcher_log, "boxoffice: ready")) {
-            return true;
-        }
-        int st;
-        if (waitpid(launcher, &st, WNOHANG) == launcher) {
-            launcher = -1;
-            printf("the launcher exited during start (status %d)\n", st);
-            return false;
-        }
-        usleep(POLL_MS * 1000);
-    }
-    printf("the stack was not ready within %d s\n", START_TIMEOUT_MS / 1000);
-    return false;
-}
-
-/* SIGTERM to the launcher, which stops every service with SIGTERM; true when all exited 0. */
-static bool stack_stop(void) {
-    if (launcher <= 0) {
-        return false;
-    }
-    int st = harness_stop(launcher, SIGTERM, STOP_TIMEOUT_MS);
-    launcher = -1;
-    if (st == -1) { /* last resort: every service the launcher recorded */
-        char run[300];
-        snprintf(run, sizeof run, "%s/run", var_dir);
-        DIR *d = opendir(run);
-        for (struct dirent *de; d != NULL && (de = readdir(d)) != NULL;) {
-            char p[600], buf[32] = "";
-            snprintf(p, sizeof p, "%s/%s", run, de->d_name);
-            FILE *f = de->d_name[0] != '.' ? fopen(p, "r") : NULL;
-            if (f != NULL && fgets(buf, sizeof buf, f) != NULL && strtol(buf, NULL, 10) > 1) {
-                kill((pid_t)strtol(buf, NULL, 10), SIGKILL);
-            }
-            if (f != NULL) {
-                fclose(f);
-            }
-        }
-        if (d != NULL) {
-            closedir(d);
-        }
-    }
-    return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
-static void remove_var_dir(void) {
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", var_dir);
-    if (system(cmd) != 0) {
-        printf("could not remove %s\n", var_dir);
-    }
-}
 
 /* ------------------------------------------------------------------ calls and tokens */
 
@@ -948,7 +813,8 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     BX_ASSERT(sodium_init() >= 0);
     signal(SIGPIPE, SIG_IGN);
-    bool started = stack_start(argv[1], argv[2]);
+    bool started =
+        (harness_stack_start(&stack, "authz", argv[1], argv[2]) && (gw = ports[FRONTEND]) != 0);
     CHECK(started, "the stack starts through scripts/run.sh (var %s, gateway :%u)", var_dir,
           (unsigned)gw);
     if (started && setup() && make_bad_tokens() && revoke_session()) {
@@ -998,12 +864,12 @@ int main(int argc, char **argv) {
         }
     }
     if (harness_failures > 0) {
-        show_logs();
+        harness_stack_logs(&stack, 15);
     }
-    bool stopped = stack_stop();
+    bool stopped = harness_stack_stop(&stack);
     CHECK(stopped, "the launcher stops every service cleanly (exit 0)");
     if (harness_failures == 0) {
-        remove_var_dir();
+        harness_stack_remove(&stack);
     } else {
         printf("kept %s for inspection\n", var_dir);
     }
