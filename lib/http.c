@@ -52,6 +52,7 @@ struct conn_track {
     int64_t since_us; /* when the current request's reading began (at the latest) */
     bool busy;        /* a request is in our hands (handler, suspended, streaming): not reading */
     bool cut;
+    int refs; /* the connection's and its current request's (under conns_mu) */
     struct conn_track *prev, *next;
 };
 
@@ -681,6 +682,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         }
         t->conn = conn;
         t->since_us = bx_now_mono_us();
+        t->refs = 1;
         pthread_mutex_lock(&srv->conns_mu);
         t->next = srv->conns;
         if (t->next != NULL) {
@@ -704,14 +706,37 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (t->next != NULL) {
         t->next->prev = t->prev;
     }
+    t->conn = NULL;
+    bool last = --t->refs == 0; /* a request may still hold it until on_completed */
     pthread_mutex_unlock(&srv->conns_mu);
-    free(t);
+    if (last) {
+        free(t);
+    }
 }
 
-static struct conn_track *track_of(struct MHD_Connection *conn) {
+/* The request's hold on its connection's track (on_uri), dropped in on_completed. */
+static struct conn_track *track_hold(struct bx_http_server *srv, struct MHD_Connection *conn) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci != NULL ? ci->socket_context : NULL;
+    struct conn_track *t = ci != NULL ? ci->socket_context : NULL;
+    if (t != NULL) {
+        pthread_mutex_lock(&srv->conns_mu);
+        t->refs++;
+        pthread_mutex_unlock(&srv->conns_mu);
+    }
+    return t;
+}
+
+static void track_release(struct bx_http_server *srv, struct conn_track *t) {
+    if (t == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&srv->conns_mu);
+    bool last = --t->refs == 0;
+    pthread_mutex_unlock(&srv->conns_mu);
+    if (last) {
+        free(t);
+    }
 }
 
 /* The request is read (busy true) or answered (busy false, the next one's clock starts). */
@@ -732,7 +757,7 @@ static int64_t watchdog_round(void *arg) {
     int64_t limit_us = (int64_t)srv->cfg.request_timeout_s * 1000000, now = bx_now_mono_us();
     pthread_mutex_lock(&srv->conns_mu);
     for (struct conn_track *t = srv->conns; t != NULL; t = t->next) {
-        if (!t->busy && !t->cut && now - t->since_us > limit_us) {
+        if (!t->busy && !t->cut && t->conn != NULL && now - t->since_us > limit_us) {
             const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(t->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
             if (ci != NULL) {
@@ -764,7 +789,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
         len = BX_URI_MAX_BYTES;
     }
     cr->req.raw_uri = bx_arena_strndup(&cr->req.arena, uri, len);
-    cr->track = track_of(conn);
+    cr->track = track_hold(srv, conn);
     atomic_fetch_add(&srv->inflight, 1);
     bx_metrics_inflight_add(1);
     return cr;
@@ -781,6 +806,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     *con_cls = NULL;
     track_set_busy(srv, cr->track, false); /* the next request's clock starts now */
+    track_release(srv, cr->track);
+    cr->track = NULL;
     int64_t dur = bx_now_mono_us() - cr->start_us;
     if (cr->responded) {
         bx_metrics_observe(cr->metrics_route, cr->req.status, dur);
