@@ -394,22 +394,9 @@ static enum bx_err file_put_file(void *ctx, const char *key, const char *path,
                                  const char *content_type, struct bx_error *err) {
     struct fstore *f = ctx;
     BX_ASSERT(f != NULL);
-    enum bx_err e = bx_objects_check_key(key, err);
+    int fd;
+    enum bx_err e = bx_objects_put_file_open("file", key, path, content_type, &fd, err);
     if (e != BX_OK) {
-        return e;
-    }
-    if (path == NULL || !bx_objects_content_type_valid(content_type)) {
-        return bx_objects_fail(err, BX_INVALID_FIELD, path == NULL ? "path" : "content_type", NULL);
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        e = bx_objects_fail(err, BX_INVALID_FIELD, "path",
-                            "objects file: %.100s is not a readable regular file (%s)", path,
-                            fd < 0 ? strerror(errno) : "not a regular file");
-        if (fd >= 0) {
-            close(fd);
-        }
         return e;
     }
     struct source src = {.fd = fd};

@@ -24,6 +24,12 @@ enum bx_err bx_objects_check_key(const char *key, struct bx_error *err);
  * ASCII bytes without CR/LF. */
 bool bx_objects_content_type_valid(const char *content_type);
 
+/* put_file's common first half: checks key, path and content_type, and opens path, which must be
+ * a regular file. BX_OK with *fd_out open (the caller closes it); otherwise BX_INVALID_FIELD with
+ * err set (who, "file" or "s3", names the backend in the message) and nothing open. */
+enum bx_err bx_objects_put_file_open(const char *who, const char *key, const char *path,
+                                     const char *content_type, int *fd_out, struct bx_error *err);
+
 /* Checks list's arguments (prefix "" or a key prefix under the key rules, where a trailing '/' is
  * allowed; after NULL or up to BX_OBJECT_KEY_MAX_BYTES key characters; limit in
  * 1..BX_OBJECTS_LIST_MAX) and readies out: an empty list with room for limit keys. */

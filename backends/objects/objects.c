@@ -6,10 +6,14 @@
 // path (no "..", no leading '/', no hidden segment) and needs no escaping in a URL.
 #include "boxoffice/objects.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "boxoffice/base.h"
 #include "objects/internal.h"
@@ -125,6 +129,31 @@ enum bx_err bx_objects_check_key(const char *key, struct bx_error *err) {
                            "an object key is 1-%d of [A-Za-z0-9/._-] in segments of 1-%d, none "
                            "starting with '.'",
                            BX_OBJECT_KEY_MAX_BYTES, BX_OBJECT_SEGMENT_MAX_BYTES);
+}
+
+enum bx_err bx_objects_put_file_open(const char *who, const char *key, const char *path,
+                                     const char *content_type, int *fd_out, struct bx_error *err) {
+    *fd_out = -1;
+    enum bx_err e = bx_objects_check_key(key, err);
+    if (e != BX_OK) {
+        return e;
+    }
+    if (path == NULL || !bx_objects_content_type_valid(content_type)) {
+        return bx_objects_fail(err, BX_INVALID_FIELD, path == NULL ? "path" : "content_type", NULL);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        e = bx_objects_fail(err, BX_INVALID_FIELD, "path",
+                            "objects %s: %.100s is not a readable regular file (%s)", who, path,
+                            fd < 0 ? strerror(errno) : "not a regular file");
+        if (fd >= 0) {
+            close(fd);
+        }
+        return e;
+    }
+    *fd_out = fd;
+    return BX_OK;
 }
 
 bool bx_objects_content_type_valid(const char *content_type) {
