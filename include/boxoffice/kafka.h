@@ -15,6 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boxoffice/log.h"
+
+/* librdkafka's log callback (syslog levels) into the structured log: errors and warnings as such,
+ * the rest at debug. Called from librdkafka's threads. */
+static inline void bx_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    bx_log(level <= 3   ? BX_LOG_ERROR
+           : level == 4 ? BX_LOG_WARN
+                        : BX_LOG_DEBUG,
+           NULL, "librdkafka %s: %s", fac, buf);
+}
+
 /* Applies the settings to conf; 0, or -1 with errstr filled. */
 static inline int bx_kafka_conf_security(rd_kafka_conf_t *conf, char *errstr, size_t size) {
     const char *proto = getenv("BOXOFFICE_KAFKA_SECURITY_PROTOCOL");

@@ -76,14 +76,6 @@ static struct {
     struct bx_metric *checkpoints, *checkpoint_failures, *reloads, *lost;
 } con;
 
-static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    bx_log(level <= 3   ? BX_LOG_ERROR
-           : level == 4 ? BX_LOG_WARN
-                        : BX_LOG_DEBUG,
-           NULL, "librdkafka %s: %s", fac, buf);
-}
-
 static void sleep_ms(int64_t ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -584,7 +576,7 @@ enum bx_err an_consumer_start(struct bx_error *err) {
         rd_kafka_conf_destroy(conf);
         return bx_error_set(err, BX_INTERNAL, NULL, "kafka: %s", errstr);
     }
-    rd_kafka_conf_set_log_cb(conf, kafka_log);
+    rd_kafka_conf_set_log_cb(conf, bx_kafka_log);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance);
     con.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (con.rk == NULL) {

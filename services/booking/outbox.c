@@ -148,14 +148,6 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
     }
 }
 
-static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    bx_log(level <= 3   ? BX_LOG_ERROR
-           : level == 4 ? BX_LOG_WARN
-                        : BX_LOG_DEBUG,
-           NULL, "librdkafka %s: %s", fac, buf);
-}
-
 /* A JSON array of the seqs of rows in state want, in the arena ("[1,2,3]"). */
 static char *seq_list(struct bx_arena *a, const struct relay_row *rows, size_t n, int want,
                       size_t *count) {
@@ -310,7 +302,7 @@ enum bx_err booking_relay_start(struct bx_error *err) {
         return bx_error_set(err, BX_INTERNAL, NULL, "kafka: %s", errstr);
     }
     rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
-    rd_kafka_conf_set_log_cb(conf, kafka_log);
+    rd_kafka_conf_set_log_cb(conf, bx_kafka_log);
     relay.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (relay.rk == NULL) {
         rd_kafka_conf_destroy(conf);
