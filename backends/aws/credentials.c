@@ -83,7 +83,7 @@ static bool printable(const char *s, size_t n) {
     return true;
 }
 
-static bool region_valid(const char *s) {
+bool bx_aws_region_valid(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > BX_AWS_REGION_MAX_BYTES) {
         return false;
@@ -198,7 +198,7 @@ static enum bx_err init_web_identity(struct bx_aws_provider *p, const char *role
         from = "the store URL's region";
         r = region != NULL ? region : "";
     }
-    if (!region_valid(r)) {
+    if (!bx_aws_region_valid(r)) {
         return bx_error_set(err, BX_UNAVAILABLE, NULL,
                             "no region for STS: %s is not a region (set AWS_REGION)", from);
     }

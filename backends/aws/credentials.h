@@ -123,4 +123,7 @@ void bx_aws_sts_set_transport(bx_aws_sts_post_fn fn, void *arg);
 /* Forgets the process-wide cached web identity credentials and any failure being held off. */
 void bx_aws_credentials_forget(void);
 
+/* An AWS region name as the backends accept it: 1-BX_AWS_REGION_MAX_BYTES of [a-z0-9-]. */
+bool bx_aws_region_valid(const char *s);
+
 #endif

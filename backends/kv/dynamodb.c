@@ -38,7 +38,7 @@
 #define DDB_TABLE_POLL_MS      100
 #define DDB_TABLE_MIN_BYTES    3
 #define DDB_TABLE_MAX_BYTES    255
-#define DDB_REGION_MAX_BYTES   32
+#define DDB_REGION_MAX_BYTES   BX_AWS_REGION_MAX_BYTES
 #define DDB_NUMBER_MAX_BYTES   24
 #define DDB_TOKEN_HEADER       "x-amz-security-token: "
 #define DDB_API                "DynamoDB_20120810"
@@ -92,19 +92,6 @@ static bool table_name_valid(const char *s, size_t n) {
     return true;
 }
 
-static bool region_valid(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > DDB_REGION_MAX_BYTES) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /* Parses the URL and finds the credentials (aws/credentials.h) for d. */
 static enum bx_err ddb_init(struct ddb *d, const char *url, struct bx_error *err) {
     memset(d, 0, sizeof *d);
@@ -125,7 +112,7 @@ static enum bx_err ddb_init(struct ddb *d, const char *url, struct bx_error *err
     char name[BX_KV_QUERY_NAME_MAX_BYTES], value[BX_KV_QUERY_VALUE_MAX_BYTES];
     int r;
     while ((r = bx_kv_query_next(&q, name, value)) == 1) {
-        if (strcmp(name, "region") == 0 && region_valid(value)) {
+        if (strcmp(name, "region") == 0 && bx_aws_region_valid(value)) {
             bx_strlcpy(d->region, value, sizeof d->region);
         } else if (strcmp(name, "endpoint") == 0 &&
                    (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0) &&

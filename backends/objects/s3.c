@@ -45,7 +45,7 @@
 #define S3_HASH_CHUNK_BYTES     (256 * 1024)
 #define S3_BUCKET_MIN_BYTES     3
 #define S3_BUCKET_MAX_BYTES     63
-#define S3_REGION_MAX_BYTES     32
+#define S3_REGION_MAX_BYTES     BX_AWS_REGION_MAX_BYTES
 #define S3_TOKEN_HEADER         "x-amz-security-token: "
 #define S3_BASE_MAX_BYTES       (BX_KV_QUERY_VALUE_MAX_BYTES + S3_BUCKET_MAX_BYTES + 64)
 #define S3_URL_MAX_BYTES        (S3_BASE_MAX_BYTES + 3 * 2 * BX_OBJECT_KEY_MAX_BYTES + 128)
@@ -127,19 +127,6 @@ static bool bucket_valid(const char *s, size_t n) {
     return true;
 }
 
-static bool region_valid(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > S3_REGION_MAX_BYTES) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool endpoint_valid(const char *s) {
     return (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) &&
            strpbrk(s, " \t\r\n?#") == NULL;
@@ -169,7 +156,7 @@ static enum bx_err s3_init(struct s3 *s, const char *url, struct bx_error *err) 
     int path_style = -1; /* not given */
     int r;
     while ((r = bx_kv_query_next(&q, name, value)) == 1) {
-        if (strcmp(name, "region") == 0 && region_valid(value)) {
+        if (strcmp(name, "region") == 0 && bx_aws_region_valid(value)) {
             bx_strlcpy(s->region, value, sizeof s->region);
         } else if (strcmp(name, "endpoint") == 0 && endpoint_valid(value)) {
             size_t n = strlen(value);
