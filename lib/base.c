@@ -126,16 +126,28 @@ int bx_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out) {
     return 0;
 }
 
+/* The bytes an id may hold: [0-9A-Za-z_-] (a table: ids are checked on hot paths, e.g. every
+ * field of every analytics message). */
+const bool bx_id_char[256] = {
+    ['-'] = true, ['_'] = true, ['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true,
+    ['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+    ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true, ['E'] = true, ['F'] = true,
+    ['G'] = true, ['H'] = true, ['I'] = true, ['J'] = true, ['K'] = true, ['L'] = true,
+    ['M'] = true, ['N'] = true, ['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true,
+    ['S'] = true, ['T'] = true, ['U'] = true, ['V'] = true, ['W'] = true, ['X'] = true,
+    ['Y'] = true, ['Z'] = true, ['a'] = true, ['b'] = true, ['c'] = true, ['d'] = true,
+    ['e'] = true, ['f'] = true, ['g'] = true, ['h'] = true, ['i'] = true, ['j'] = true,
+    ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true, ['o'] = true, ['p'] = true,
+    ['q'] = true, ['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true, ['v'] = true,
+    ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true,
+};
+
 bool bx_valid_id(const char *id) {
     size_t n = 0;
-    for (; id[n] != '\0'; n++) {
-        char c = id[n];
-        if (n == 64 || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-                         (c >= 'A' && c <= 'Z') || c == '-' || c == '_')) {
-            return false;
-        }
+    while (n <= 64 && bx_id_char[(unsigned char)id[n]]) {
+        n++;
     }
-    return n > 0;
+    return id[n] == '\0' && n > 0 && n <= 64;
 }
 
 size_t bx_utf8_next(const char *s) {
@@ -230,4 +242,13 @@ int bx_hex_value(char c) {
         return c - 'A' + 10;
     }
     return -1;
+}
+
+int64_t bx_days_from_civil(int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
 }

@@ -49,6 +49,9 @@ size_t bx_strlcpy(char *out, const char *src, size_t out_size);
 /* Ids we issue are UUIDs: 1-64 of [0-9A-Za-z_-]. Anything else names nothing (404) and never
  * reaches a database (PostgreSQL refuses invalid UTF-8 outright). */
 bool bx_valid_id(const char *id);
+/* bx_id_char[byte]: the byte may appear in an id ([0-9A-Za-z_-]), for scanners of unterminated
+ * buffers. */
+extern const bool bx_id_char[256];
 /* The whole string is valid UTF-8: no overlongs, surrogates or code points past U+10FFFF (query
  * parameters arrive percent-decoded, unchecked). */
 bool bx_valid_utf8(const char *s);
@@ -69,6 +72,9 @@ bool bx_tz_name_valid(const char *zone);
  * alphabet and decode into at most cap bytes; 0 on success with *out_len set, -1 otherwise. */
 int bx_base64url_decode(unsigned char *out, size_t cap, const char *in, size_t len,
                         size_t *out_len);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12; H. Hinnant's algorithm). */
+int64_t bx_days_from_civil(int64_t y, int64_t m, int64_t d);
 
 /* The value of a hexadecimal digit (either case), -1 for any other character. */
 int bx_hex_value(char c);

@@ -272,32 +272,6 @@ static bool skip_value(struct cursor *c, int depth) {
     return parse_number(c, &is_int, &v);
 }
 
-/* The bytes an id may hold: [0-9A-Za-z_-]. */
-static const uint8_t id_char[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
-};
-
-/* 1-64 of [0-9A-Za-z_-], as bx_valid_id. */
-static bool valid_id(const char *s) {
-    size_t n = 0;
-    while (id_char[(unsigned char)s[n]]) {
-        n++;
-    }
-    return s[n] == '\0' && n > 0 && n <= 64;
-}
-
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool digits(const char *s, int n, int64_t *out) {
     int64_t v = 0;
     for (int i = 0; i < n; i++) {
@@ -343,7 +317,7 @@ static bool parse_time_ms(const char *s, int64_t *out) {
         }
         ms = f;
     }
-    *out = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + ms;
+    *out = ((bx_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + sec * 1000 + ms;
     return true;
 }
 
@@ -449,7 +423,7 @@ static bool id_field(struct cursor *c, char *out, const char **why) {
     }
     const char *s = c->p + 1;
     size_t room = (size_t)(c->end - s), n = 0;
-    while (n < room && n <= FIELD_MAX_BYTES && id_char[(unsigned char)s[n]]) {
+    while (n < room && n <= FIELD_MAX_BYTES && bx_id_char[(unsigned char)s[n]]) {
         n++;
     }
     if (n < room && s[n] == '"' && n >= 1 && n <= FIELD_MAX_BYTES) {
@@ -461,7 +435,7 @@ static bool id_field(struct cursor *c, char *out, const char **why) {
     if (!string_field(c, out, why)) { /* escapes, or not an id after all */
         return false;
     }
-    if (!valid_id(out)) {
+    if (!bx_valid_id(out)) {
         FAIL("an id is not 1-64 of [0-9A-Za-z_-]");
     }
     return true;

@@ -190,16 +190,6 @@ static bool parse_rule(const char *s, struct rule *r) {
     return *p == '\0';
 }
 
-/* Days since 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool is_leap(int64_t y) {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
@@ -213,11 +203,11 @@ static int month_days(int64_t y, int m) {
 static int64_t part_utc(const struct rule_part *r, int64_t y, int32_t off_before) {
     int64_t day;
     if (r->kind == 'J') {
-        day = days_from_civil(y, 1, 1) + r->n - 1 + (is_leap(y) && r->n >= 60 ? 1 : 0);
+        day = bx_days_from_civil(y, 1, 1) + r->n - 1 + (is_leap(y) && r->n >= 60 ? 1 : 0);
     } else if (r->kind == 'N') {
-        day = days_from_civil(y, 1, 1) + r->n;
+        day = bx_days_from_civil(y, 1, 1) + r->n;
     } else {
-        int64_t first = days_from_civil(y, r->m, 1);
+        int64_t first = bx_days_from_civil(y, r->m, 1);
         int wday_first = (int)(((first % 7) + 11) % 7); /* 1970-01-01 was a Thursday (4) */
         int mday = 1 + (r->d - wday_first + 7) % 7 + (r->w - 1) * 7;
         while (mday > month_days(y, r->m)) {
